@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# Dify bootstrap for an Alibaba Cloud ECS instance, run once per instance by cloud-init.
+# Settings come from /etc/dify-bootstrap/bootstrap.env (written by the same user data). Secrets for Dify are
+# generated here, on the instance, and kept on the data disk so a rebuilt instance reuses them with its data.
+# Success leaves /var/lib/dify-bootstrap/done; failure leaves /var/lib/dify-bootstrap/failed with the reason.
+# Everything is logged to /var/log/dify-bootstrap.log.
+set -Eeuo pipefail
+
+CONFIG_FILE="${DIFY_BOOTSTRAP_CONFIG:-/etc/dify-bootstrap/bootstrap.env}"
+STATE_DIR="${DIFY_BOOTSTRAP_STATE_DIR:-/var/lib/dify-bootstrap}"
+LOG_FILE="${DIFY_BOOTSTRAP_LOG:-/var/log/dify-bootstrap.log}"
+DATA_MOUNT=/data
+DIFY_DIR=/opt/dify
+DOCKER_MIRROR_INTERNAL=http://mirrors.cloud.aliyuncs.com/docker-ce
+DOCKER_MIRROR_PUBLIC=https://mirrors.aliyun.com/docker-ce
+
+log() {
+    printf '%s dify-bootstrap: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
+}
+
+# retry ATTEMPTS DELAY_SECONDS COMMAND...: runs COMMAND until it succeeds or ATTEMPTS are used up.
+retry() {
+    local attempts=$1 delay=$2 n=1
+    shift 2
+    until "$@"; do
+        if [ "$n" -ge "$attempts" ]; then
+            log "giving up after $n attempts: $*"
+            return 1
+        fi
+        log "attempt $n of $attempts failed, retrying in ${delay}s: $*"
+        sleep "$delay"
+        n=$((n + 1))
+    done
+}
+
+# set_env_value FILE KEY VALUE: sets KEY=VALUE in a dotenv file, replacing every "KEY=" line or appending one.
+# The value travels through the environment, so "/", "&", "\" and "=" reach the file unchanged
+# (awk -v and sed would interpret them).
+set_env_value() {
+    local file=$1 key=$2 value=$3 tmp
+    tmp=$(mktemp "${file}.XXXXXX")
+    ENV_KEY="$key" ENV_VALUE="$value" awk '
+        BEGIN { key = ENVIRON["ENV_KEY"]; value = ENVIRON["ENV_VALUE"]; found = 0 }
+        index($0, key "=") == 1 { print key "=" value; found = 1; next }
+        { print }
+        END { if (!found) print key "=" value }
+    ' "$file" >"$tmp"
+    cat "$tmp" >"$file"
+    rm -f "$tmp"
+}
+
+# get_env_value FILE KEY: prints the value of the first "KEY=" line, or nothing.
+get_env_value() {
+    ENV_KEY="$2" awk 'BEGIN { key = ENVIRON["ENV_KEY"] } index($0, key "=") == 1 { print substr($0, length(key) + 2); exit }' "$1"
+}
+
+has_env_key() {
+    grep -q "^$2=" "$1"
+}
+
+random_hex() {
+    openssl rand -hex "$1"
+}
+
+# load_or_create_secrets FILE: the secrets Dify's .env needs, generated once and reused afterwards.
+load_or_create_secrets() {
+    local file=$1
+    if [ ! -s "$file" ]; then
+        log "generating Dify secrets in $file"
+        umask 077
+        {
+            printf 'SECRET_KEY=%s\n' "$(openssl rand -base64 42 | tr -d '\n')"
+            printf 'DB_PASSWORD=%s\n' "$(random_hex 16)"
+            printf 'REDIS_PASSWORD=%s\n' "$(random_hex 16)"
+            printf 'SANDBOX_API_KEY=%s\n' "$(random_hex 24)"
+            printf 'PLUGIN_DAEMON_KEY=%s\n' "$(random_hex 32)"
+            printf 'PLUGIN_DIFY_INNER_API_KEY=%s\n' "$(random_hex 32)"
+            printf 'WEAVIATE_API_KEY=%s\n' "$(random_hex 24)"
+        } >"$file"
+        chmod 600 "$file"
+    else
+        log "reusing the Dify secrets kept in $file"
+    fi
+}
+
+# configure_dify_env ENV_FILE SECRETS_FILE PUBLIC_URL: edits Dify's docker/.env in place. Only the keys named
+# here change; every other line stays as Dify shipped it.
+configure_dify_env() {
+    local env_file=$1 secrets_file=$2 public_url=$3 key value socket_url broker rest
+    for key in CONSOLE_API_URL CONSOLE_WEB_URL SERVICE_API_URL APP_API_URL APP_WEB_URL FILES_URL; do
+        set_env_value "$env_file" "$key" "$public_url"
+    done
+    # Newer releases (1.14+) carry more public URLs; set them only where the release has them.
+    if has_env_key "$env_file" TRIGGER_URL; then
+        set_env_value "$env_file" TRIGGER_URL "$public_url"
+    fi
+    if has_env_key "$env_file" ENDPOINT_URL_TEMPLATE; then
+        set_env_value "$env_file" ENDPOINT_URL_TEMPLATE "${public_url}/e/{hook_id}"
+    fi
+    if has_env_key "$env_file" NEXT_PUBLIC_SOCKET_URL; then
+        socket_url="ws${public_url#http}"
+        set_env_value "$env_file" NEXT_PUBLIC_SOCKET_URL "$socket_url"
+    fi
+
+    for key in SECRET_KEY DB_PASSWORD REDIS_PASSWORD SANDBOX_API_KEY PLUGIN_DAEMON_KEY PLUGIN_DIFY_INNER_API_KEY WEAVIATE_API_KEY; do
+        value=$(get_env_value "$secrets_file" "$key")
+        if [ -z "$value" ]; then
+            log "secret $key is missing from $secrets_file"
+            return 1
+        fi
+        set_env_value "$env_file" "$key" "$value"
+    done
+    # Settings that must repeat a secret set above.
+    set_env_value "$env_file" CODE_EXECUTION_API_KEY "$(get_env_value "$secrets_file" SANDBOX_API_KEY)"
+    set_env_value "$env_file" WEAVIATE_AUTHENTICATION_APIKEY_ALLOWED_KEYS "$(get_env_value "$secrets_file" WEAVIATE_API_KEY)"
+    broker=$(get_env_value "$env_file" CELERY_BROKER_URL)
+    if [ -n "$broker" ]; then
+        rest=${broker#*@}
+        set_env_value "$env_file" CELERY_BROKER_URL "redis://:$(get_env_value "$secrets_file" REDIS_PASSWORD)@${rest}"
+    fi
+
+    set_env_value "$env_file" INIT_PASSWORD "$DIFY_INIT_PASSWORD"
+    # The plugin daemon's debugging port is published on the host; keep it on loopback as well as closed in
+    # the security group.
+    if has_env_key "$env_file" EXPOSE_PLUGIN_DEBUGGING_PORT; then
+        set_env_value "$env_file" EXPOSE_PLUGIN_DEBUGGING_PORT "127.0.0.1:5003"
+    fi
+    if [ -n "${DIFY_PIP_MIRROR_URL:-}" ]; then
+        set_env_value "$env_file" PIP_MIRROR_URL "$DIFY_PIP_MIRROR_URL"
+    fi
+    if [ -n "${DIFY_DOMAIN:-}" ]; then
+        set_env_value "$env_file" NGINX_SERVER_NAME "$DIFY_DOMAIN"
+        set_env_value "$env_file" NGINX_ENABLE_CERTBOT_CHALLENGE true
+        set_env_value "$env_file" CERTBOT_DOMAIN "$DIFY_DOMAIN"
+        set_env_value "$env_file" CERTBOT_EMAIL "$DIFY_CERT_EMAIL"
+        set_env_value "$env_file" NGINX_SSL_CERT_FILENAME fullchain.pem
+        set_env_value "$env_file" NGINX_SSL_CERT_KEY_FILENAME privkey.pem
+    fi
+}
+
+# find_data_disk SERIAL: the block device of the data disk. Alibaba exposes the disk id (without "d-") as the
+# virtio serial or inside the NVMe id, so the disk is found by what Pulumi created, not by position.
+find_data_disk() {
+    local serial=$1 link
+    for link in /dev/disk/by-id/*; do
+        case "$link" in
+            *"$serial"*)
+                case "$link" in *-part*) continue ;; esac
+                readlink -f "$link"
+                return 0
+                ;;
+        esac
+    done
+    return 1
+}
+
+mount_data_disk() {
+    local serial=$1 device="" waited=0 uuid
+    # The disk is attached after the instance starts; wait for it.
+    while ! device=$(find_data_disk "$serial"); do
+        if [ "$waited" -ge 900 ]; then
+            log "data disk with serial $serial did not appear within 15 minutes"
+            return 1
+        fi
+        sleep 5
+        waited=$((waited + 5))
+    done
+    log "data disk is $device"
+    if ! blkid "$device" >/dev/null 2>&1; then
+        log "formatting the new data disk $device"
+        mkfs.ext4 -q -L dify-data "$device"
+    fi
+    mkdir -p "$DATA_MOUNT"
+    uuid=$(blkid -s UUID -o value "$device")
+    if ! grep -q "UUID=$uuid" /etc/fstab; then
+        printf 'UUID=%s %s ext4 defaults,nofail 0 2\n' "$uuid" "$DATA_MOUNT" >>/etc/fstab
+    fi
+    mountpoint -q "$DATA_MOUNT" || mount "$DATA_MOUNT"
+}
+
+os_id() {
+    # shellcheck disable=SC1091
+    (. /etc/os-release && printf '%s' "$ID")
+}
+
+install_docker_ubuntu() {
+    local mirror=$1 codename
+    # shellcheck disable=SC1091
+    codename=$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")
+    install -m 0755 -d /etc/apt/keyrings
+    curl -fsSL --max-time 60 "$mirror/linux/ubuntu/gpg" -o /etc/apt/keyrings/docker.asc
+    chmod a+r /etc/apt/keyrings/docker.asc
+    printf 'deb [arch=%s signed-by=/etc/apt/keyrings/docker.asc] %s/linux/ubuntu %s stable\n' \
+        "$(dpkg --print-architecture)" "$mirror" "$codename" >/etc/apt/sources.list.d/docker.list
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+        docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin git openssl curl
+}
+
+install_docker_alinux() {
+    local mirror=$1
+    dnf config-manager --add-repo="$mirror/linux/centos/docker-ce.repo"
+    sed -i "s+https://mirrors.aliyun.com/docker-ce+$mirror+" /etc/yum.repos.d/docker-ce.repo
+    # docker-ce has no $releasever=3 tree; the adapter maps Alibaba Cloud Linux 3 to 8.
+    dnf -y install dnf-plugin-releasever-adapter --repo alinux3-plus
+    dnf -y install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin git openssl curl
+}
+
+install_docker() {
+    local os mirror
+    if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+        log "Docker and the compose plugin are already installed"
+        return 0
+    fi
+    os=$(os_id)
+    for mirror in "$DOCKER_MIRROR_INTERNAL" "$DOCKER_MIRROR_PUBLIC"; do
+        log "installing Docker CE on $os from $mirror"
+        case "$os" in
+            ubuntu) install_docker_ubuntu "$mirror" && return 0 ;;
+            alinux) install_docker_alinux "$mirror" && return 0 ;;
+            *)
+                log "unsupported operating system: $os (supported: ubuntu, alinux)"
+                return 1
+                ;;
+        esac
+        log "installing Docker from $mirror failed"
+    done
+    return 1
+}
+
+configure_docker() {
+    local mirrors="" mirror
+    mkdir -p /etc/docker
+    if [ -n "${DIFY_REGISTRY_MIRRORS:-}" ]; then
+        for mirror in $DIFY_REGISTRY_MIRRORS; do
+            mirrors="${mirrors:+$mirrors, }\"$mirror\""
+        done
+        printf '{\n  "registry-mirrors": [%s]\n}\n' "$mirrors" >/etc/docker/daemon.json
+        log "Docker registry mirrors: $DIFY_REGISTRY_MIRRORS"
+    fi
+    systemctl enable docker.service docker.socket
+    systemctl restart docker.service
+}
+
+fetch_dify() {
+    local tag=$1 target=$2 tmp
+    if [ -f "$target/docker/docker-compose.yaml" ] && [ "$(git -C "$target" describe --tags 2>/dev/null)" = "$tag" ]; then
+        log "Dify $tag is already in $target"
+        return 0
+    fi
+    rm -rf "$target"
+    if timeout 600 git clone -q --depth 1 --branch "$tag" https://github.com/langgenius/dify.git "$target"; then
+        log "fetched Dify $tag from GitHub"
+    elif timeout 600 git clone -q --depth 1 --branch "$tag" https://gitee.com/dify_ai/dify.git "$target"; then
+        log "fetched Dify $tag from Gitee"
+    else
+        rm -rf "$target"
+        tmp=$(mktemp -d)
+        curl -fsSL --retry 3 --max-time 900 "https://github.com/langgenius/dify/archive/refs/tags/$tag.tar.gz" -o "$tmp/dify.tar.gz"
+        mkdir -p "$target"
+        tar -xzf "$tmp/dify.tar.gz" -C "$target" --strip-components=1
+        rm -rf "$tmp"
+        log "fetched Dify $tag as a release tarball"
+    fi
+    if [ ! -f "$target/docker/docker-compose.yaml" ] || [ ! -f "$target/docker/.env.example" ]; then
+        log "the fetched Dify $tag has no docker/docker-compose.yaml or docker/.env.example"
+        return 1
+    fi
+}
+
+# Dify's bind-mounted volumes live on the data disk, so they outlive the instance.
+link_volumes_to_data_disk() {
+    local volumes="$DIFY_DIR/docker/volumes" kept="$DATA_MOUNT/dify/volumes"
+    mkdir -p "$kept"
+    if [ -d "$volumes" ] && [ ! -L "$volumes" ]; then
+        # The release ships some configuration under volumes/; copy what the data disk does not have yet.
+        cp -a -n "$volumes/." "$kept/"
+        rm -rf "$volumes"
+    fi
+    ln -sfn "$kept" "$volumes"
+    # From 1.10.1 the api and worker containers run as uid 1001.
+    mkdir -p "$kept/app/storage"
+    chown -R 1001:1001 "$kept/app/storage"
+}
+
+compose() {
+    (cd "$DIFY_DIR/docker" && docker compose "$@")
+}
+
+enable_https() {
+    log "requesting a certificate for $DIFY_DOMAIN"
+    compose --profile certbot up --force-recreate -d
+    retry 5 30 compose exec -T certbot /bin/sh /update-cert.sh
+    set_env_value "$DIFY_DIR/docker/.env" NGINX_HTTPS_ENABLED true
+    compose --profile certbot up -d --no-deps --force-recreate nginx
+}
+
+wait_for_console() {
+    local waited=0
+    until curl -fsS --max-time 10 http://127.0.0.1/console/api/setup >/dev/null 2>&1; do
+        if [ "$waited" -ge 900 ]; then
+            log "Dify's console API did not answer within 15 minutes"
+            return 1
+        fi
+        sleep 10
+        waited=$((waited + 10))
+    done
+}
+
+on_error() {
+    local line=$1
+    printf 'bootstrap failed at line %s; see %s\n' "$line" "$LOG_FILE" >"$STATE_DIR/failed"
+    log "FAILED at line $line"
+}
+
+main() {
+    mkdir -p "$STATE_DIR"
+    rm -f "$STATE_DIR/done" "$STATE_DIR/failed"
+    exec > >(tee -a "$LOG_FILE") 2>&1
+    trap 'on_error $LINENO' ERR
+    # shellcheck source=/dev/null
+    . "$CONFIG_FILE"
+    log "bootstrapping Dify $DIFY_VERSION for $DIFY_PUBLIC_URL"
+
+    mount_data_disk "$DIFY_DATA_DISK_SERIAL"
+    retry 3 30 install_docker
+    configure_docker
+    retry 3 30 fetch_dify "$DIFY_VERSION" "$DIFY_DIR"
+    link_volumes_to_data_disk
+
+    load_or_create_secrets "$DATA_MOUNT/dify/secrets.env"
+    if [ ! -f "$DIFY_DIR/docker/.env" ]; then
+        cp "$DIFY_DIR/docker/.env.example" "$DIFY_DIR/docker/.env"
+    fi
+    chmod 600 "$DIFY_DIR/docker/.env"
+    configure_dify_env "$DIFY_DIR/docker/.env" "$DATA_MOUNT/dify/secrets.env" "$DIFY_PUBLIC_URL"
+
+    # Pull separately from up: pulls are the slow, flaky part and deserve their own retries.
+    retry 5 60 compose pull --quiet
+    retry 3 30 compose up -d
+    if [ -n "${DIFY_DOMAIN:-}" ]; then
+        enable_https
+    fi
+    wait_for_console
+    date -u +%Y-%m-%dT%H:%M:%SZ >"$STATE_DIR/done"
+    log "Dify $DIFY_VERSION is up at $DIFY_PUBLIC_URL"
+}
+
+# Tests source this file with DIFY_BOOTSTRAP_SOURCE_ONLY=1 to exercise the functions on their own.
+if [ "${DIFY_BOOTSTRAP_SOURCE_ONLY:-0}" != 1 ]; then
+    main "$@"
+fi

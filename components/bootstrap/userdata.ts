@@ -1,0 +1,107 @@
+import * as fs from "fs";
+import * as path from "path";
+
+/** Everything the on-instance bootstrap needs to know. No API key or admin password belongs here. */
+export interface BootstrapSettings {
+    /** Dify release tag, e.g. "1.14.1". */
+    difyVersion: string;
+    /** The public base URL Dify's URL settings get: http://<EIP> or https://<domain>. */
+    publicUrl: string;
+    /** One-time INIT_PASSWORD that gates Dify's first-admin setup (at most 30 characters). */
+    initPassword: string;
+    /** The data disk's id ("d-…"); the bootstrap finds the disk by it. */
+    dataDiskId: string;
+    domain?: string;
+    certEmail?: string;
+    registryMirrors: string[];
+    pipMirrorUrl?: string;
+}
+
+/** Where cloud-init writes the two files, and what it runs. */
+export const BOOTSTRAP_CONFIG_PATH = "/etc/dify-bootstrap/bootstrap.env";
+export const BOOTSTRAP_SCRIPT_PATH = "/usr/local/sbin/dify-bootstrap.sh";
+/** Older Alibaba Cloud documents cap user data at 16 KB before base64; stay under the stricter limit. */
+export const USER_DATA_LIMIT_BYTES = 16 * 1024;
+
+/** The bootstrap shell script shipped next to this module. */
+export function readBootstrapScript(): string {
+    return fs.readFileSync(path.join(__dirname, "bootstrap.sh"), "utf8");
+}
+
+/** Quotes a value for a POSIX shell: single quotes, with embedded single quotes closed and escaped. */
+export function shellQuote(value: string): string {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Alibaba exposes a disk to the guest with its id minus the "d-" prefix as the serial number. */
+export function dataDiskSerial(diskId: string): string {
+    return diskId.replace(/^d-/, "");
+}
+
+/** The sourced settings file, one shell-quoted assignment per line. */
+export function renderBootstrapConfig(settings: BootstrapSettings): string {
+    if (settings.initPassword.length > 30) {
+        throw new Error("INIT_PASSWORD is longer than the 30 characters Dify accepts");
+    }
+    const values: Array<[string, string]> = [
+        ["DIFY_VERSION", settings.difyVersion],
+        ["DIFY_PUBLIC_URL", settings.publicUrl],
+        ["DIFY_INIT_PASSWORD", settings.initPassword],
+        ["DIFY_DATA_DISK_SERIAL", dataDiskSerial(settings.dataDiskId)],
+        ["DIFY_DOMAIN", settings.domain ?? ""],
+        ["DIFY_CERT_EMAIL", settings.certEmail ?? ""],
+        ["DIFY_REGISTRY_MIRRORS", settings.registryMirrors.join(" ")],
+        ["DIFY_PIP_MIRROR_URL", settings.pipMirrorUrl ?? ""],
+    ];
+    return values.map(([key, value]) => `${key}=${shellQuote(value)}\n`).join("");
+}
+
+/**
+ * The script as shipped in user data: full-line comments dropped (they explain the source, and user data is
+ * capped at 16 KB) except the shebang and shellcheck directives, which the validators rely on.
+ */
+export function compactScript(script: string): string {
+    return script
+        .split("\n")
+        .filter((line, index) => index === 0 || !/^\s*#/.test(line) || /^\s*# shellcheck /.test(line))
+        .join("\n");
+}
+
+/** Indents text as the body of a YAML literal block scalar. */
+function yamlBlock(text: string, indent: string): string {
+    return text
+        .split("\n")
+        .map((line) => (line === "" ? "" : indent + line))
+        .join("\n");
+}
+
+/**
+ * Renders the cloud-init user data: a `#cloud-config` document that writes the settings file (0600) and the
+ * bootstrap script (0700), then runs the script once per instance.
+ */
+export function renderUserData(settings: BootstrapSettings, script: string = readBootstrapScript()): string {
+    const config = renderBootstrapConfig(settings);
+    const body = [
+        "#cloud-config",
+        `# Dify ${settings.difyVersion} bootstrap, rendered by dify-mcp-stack. Log: /var/log/dify-bootstrap.log`,
+        "write_files:",
+        `- path: ${BOOTSTRAP_CONFIG_PATH}`,
+        "  owner: root:root",
+        "  permissions: '0600'",
+        "  content: |",
+        yamlBlock(config.trimEnd(), "    "),
+        `- path: ${BOOTSTRAP_SCRIPT_PATH}`,
+        "  owner: root:root",
+        "  permissions: '0700'",
+        "  content: |",
+        yamlBlock(compactScript(script).trimEnd(), "    "),
+        "runcmd:",
+        `- [bash, ${BOOTSTRAP_SCRIPT_PATH}]`,
+        "",
+    ].join("\n");
+    const size = Buffer.byteLength(body, "utf8");
+    if (size > USER_DATA_LIMIT_BYTES) {
+        throw new Error(`rendered user data is ${size} bytes; ECS accepts at most ${USER_DATA_LIMIT_BYTES}`);
+    }
+    return body;
+}

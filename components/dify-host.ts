@@ -1,0 +1,201 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as alicloud from "@pulumi/alicloud";
+import { DifyBootstrap } from "./dify-bootstrap";
+import { DiskCategory, InstanceChargeType, mcpOAuthCallbackUrl } from "./stack-config";
+import { DifyReadiness } from "../dynamic-providers/dify-readiness";
+
+export interface DifyHostArgs {
+    namePrefix: pulumi.Input<string>;
+    zoneId: pulumi.Input<string>;
+    vswitchId: pulumi.Input<string>;
+    securityGroupId: pulumi.Input<string>;
+    instanceType: pulumi.Input<string>;
+    imageId: pulumi.Input<string>;
+    /** True when `imageId` came from a family lookup: later lookups must not rebuild the system disk. */
+    imageFromLookup: boolean;
+    instanceChargeType: InstanceChargeType;
+    systemDiskCategory: pulumi.Input<DiskCategory>;
+    systemDiskSize: pulumi.Input<number>;
+    dataDiskCategory: pulumi.Input<DiskCategory>;
+    dataDiskSize: pulumi.Input<number>;
+    /** Keep automatic snapshots of the data disk for this many days; unset: no snapshot policy. */
+    dataDiskSnapshotRetentionDays?: number;
+    /** Protect the data disk from deletion (Pulumi `protect`). */
+    protectDataDisk?: boolean;
+    eipBandwidthMbps: pulumi.Input<number>;
+    /** An OpenSSH public key for root; without it the instance has no login key. */
+    sshPublicKey?: pulumi.Input<string>;
+    difyVersion: pulumi.Input<string>;
+    domain?: pulumi.Input<string>;
+    certEmail?: pulumi.Input<string>;
+    registryMirrors?: pulumi.Input<pulumi.Input<string>[]>;
+    pipMirrorUrl?: pulumi.Input<string>;
+    /** How long `pulumi up` waits for Dify to answer. */
+    readinessTimeoutMinutes: pulumi.Input<number>;
+    tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * The ECS host that runs Dify: an EIP allocated before the instance (so its address goes into Dify's URLs), a
+ * separate data disk for Dify's volumes that outlives the instance, the instance with the bootstrap user data,
+ * and a wait until Dify answers on the EIP.
+ */
+export class DifyHost extends pulumi.ComponentResource {
+    readonly eip: alicloud.ecs.EipAddress;
+    readonly dataDisk: alicloud.ecs.EcsDisk;
+    readonly bootstrap: DifyBootstrap;
+    readonly instance: alicloud.ecs.Instance;
+    readonly readiness: DifyReadiness;
+
+    readonly instanceId: pulumi.Output<string>;
+    readonly publicIp: pulumi.Output<string>;
+    /** Dify's public base URL (CONSOLE_API_URL). */
+    readonly difyUrl: pulumi.Output<string>;
+    /** The redirect URI the RAM OAuth application must register. */
+    readonly mcpOAuthCallbackUrl: pulumi.Output<string>;
+    /** INIT_PASSWORD (secret), needed once to create the first admin. */
+    readonly initPassword: pulumi.Output<string>;
+    readonly dataDiskId: pulumi.Output<string>;
+
+    constructor(name: string, args: DifyHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("dify-mcp-stack:index:DifyHost", name, {}, opts);
+        const tags = args.tags;
+
+        this.eip = new alicloud.ecs.EipAddress(
+            `${name}-eip`,
+            {
+                addressName: pulumi.interpolate`${args.namePrefix}-eip`,
+                bandwidth: pulumi.output(args.eipBandwidthMbps).apply(String),
+                // Inbound traffic is free, so pay-by-traffic with a high cap makes the multi-GB image pull fast.
+                internetChargeType: "PayByTraffic",
+                paymentType: "PayAsYouGo",
+                tags,
+            },
+            { parent: this },
+        );
+
+        this.dataDisk = new alicloud.ecs.EcsDisk(
+            `${name}-data`,
+            {
+                diskName: pulumi.interpolate`${args.namePrefix}-data`,
+                description: "Dify volumes and secrets; survives instance replacement",
+                zoneId: args.zoneId,
+                category: args.dataDiskCategory,
+                size: args.dataDiskSize,
+                deleteWithInstance: false,
+                deleteAutoSnapshot: false,
+                tags,
+            },
+            { parent: this, protect: args.protectDataDisk ?? false },
+        );
+
+        if (args.dataDiskSnapshotRetentionDays !== undefined) {
+            const policy = new alicloud.ecs.AutoSnapshotPolicy(
+                `${name}-snapshots`,
+                {
+                    autoSnapshotPolicyName: pulumi.interpolate`${args.namePrefix}-data-daily`,
+                    repeatWeekdays: ["1", "2", "3", "4", "5", "6", "7"],
+                    timePoints: ["3"],
+                    retentionDays: args.dataDiskSnapshotRetentionDays,
+                    tags,
+                },
+                { parent: this },
+            );
+            new alicloud.ecs.EcsAutoSnapshotPolicyAttachment(
+                `${name}-snapshots-data`,
+                { autoSnapshotPolicyId: policy.id, diskId: this.dataDisk.id },
+                { parent: this },
+            );
+        }
+
+        this.bootstrap = new DifyBootstrap(
+            `${name}-bootstrap`,
+            {
+                difyVersion: args.difyVersion,
+                publicAddress: this.eip.ipAddress,
+                domain: args.domain,
+                certEmail: args.certEmail,
+                dataDiskId: this.dataDisk.id,
+                registryMirrors: args.registryMirrors,
+                pipMirrorUrl: args.pipMirrorUrl,
+            },
+            { parent: this },
+        );
+
+        const keyPair =
+            args.sshPublicKey !== undefined
+                ? new alicloud.ecs.EcsKeyPair(
+                      `${name}-key`,
+                      { keyPairName: pulumi.interpolate`${args.namePrefix}-admin`, publicKey: args.sshPublicKey, tags },
+                      { parent: this },
+                  )
+                : undefined;
+
+        this.instance = new alicloud.ecs.Instance(
+            `${name}-instance`,
+            {
+                instanceName: pulumi.interpolate`${args.namePrefix}-host`,
+                hostName: pulumi.interpolate`${args.namePrefix}-host`,
+                instanceType: args.instanceType,
+                imageId: args.imageId,
+                vswitchId: args.vswitchId,
+                securityGroups: [args.securityGroupId],
+                instanceChargeType: args.instanceChargeType,
+                systemDiskCategory: args.systemDiskCategory,
+                systemDiskSize: args.systemDiskSize,
+                // The EIP is the public address; no second, system-assigned one.
+                internetMaxBandwidthOut: 0,
+                keyName: keyPair?.keyPairName,
+                userData: this.bootstrap.userData.apply((text) => Buffer.from(text, "utf8").toString("base64")),
+                // The release tag is on the instance for operators and for the policy pack's version rule.
+                tags: pulumi.all([tags ?? {}, args.difyVersion]).apply(([base, version]) => ({ ...base, "dify-version": version })),
+            },
+            {
+                parent: this,
+                // The bootstrap runs once per instance: a changed user data (e.g. a new Dify version) needs a new
+                // instance, which finds its data and secrets on the data disk. The old one goes first so the disk
+                // is free to move.
+                replaceOnChanges: ["userData"],
+                deleteBeforeReplace: true,
+                // A newer image of the family must not rebuild the system disk.
+                ignoreChanges: args.imageFromLookup ? ["imageId"] : [],
+            },
+        );
+
+        const attachment = new alicloud.ecs.EcsDiskAttachment(
+            `${name}-data-attachment`,
+            { diskId: this.dataDisk.id, instanceId: this.instance.id, deleteWithInstance: false },
+            { parent: this, deleteBeforeReplace: true },
+        );
+
+        const association = new alicloud.ecs.EipAssociation(
+            `${name}-eip-association`,
+            { allocationId: this.eip.id, instanceId: this.instance.id, instanceType: "EcsInstance" },
+            { parent: this, deleteBeforeReplace: true },
+        );
+
+        this.difyUrl = this.bootstrap.publicUrl;
+        this.readiness = new DifyReadiness(
+            `${name}-ready`,
+            {
+                difyUrl: this.difyUrl,
+                instanceId: this.instance.id,
+                timeoutSeconds: pulumi.output(args.readinessTimeoutMinutes).apply((minutes) => minutes * 60),
+            },
+            { parent: this, dependsOn: [attachment, association] },
+        );
+
+        this.instanceId = this.instance.id;
+        this.publicIp = this.eip.ipAddress;
+        this.mcpOAuthCallbackUrl = this.difyUrl.apply(mcpOAuthCallbackUrl);
+        this.initPassword = this.bootstrap.initPassword;
+        this.dataDiskId = this.dataDisk.id;
+        this.registerOutputs({
+            instanceId: this.instanceId,
+            publicIp: this.publicIp,
+            difyUrl: this.difyUrl,
+            mcpOAuthCallbackUrl: this.mcpOAuthCallbackUrl,
+            dataDiskId: this.dataDiskId,
+        });
+    }
+}

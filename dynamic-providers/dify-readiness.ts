@@ -1,0 +1,143 @@
+import * as pulumi from "@pulumi/pulumi";
+import axios from "axios";
+
+/** What the readiness check waits for. */
+export interface DifyReadinessInputs {
+    /** Dify's public base URL, e.g. http://203.0.113.10. */
+    difyUrl: string;
+    /** The instance being waited for: a new instance means a new wait. */
+    instanceId: string;
+    /** How long `pulumi up` waits before failing. */
+    timeoutSeconds: number;
+    /** Pause between probes. */
+    pollIntervalSeconds: number;
+}
+
+export interface DifyReadinessOutputs extends DifyReadinessInputs {
+    /** The setup step Dify reported: "not_started" on a fresh install, "finished" once an admin exists. */
+    setupStep: string;
+    /** The X-Version header Dify answered with. */
+    difyVersion: string;
+}
+
+const SETUP_PATH = "/console/api/setup";
+
+/** Validates the inputs; the messages name the field and the allowed values. */
+export function checkDifyReadiness(news: Partial<DifyReadinessInputs>): pulumi.dynamic.CheckFailure[] {
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    if (typeof news.difyUrl !== "string" || !/^https?:\/\/[^/\s]+$/.test(news.difyUrl)) {
+        failures.push({ property: "difyUrl", reason: "must be an http(s) base URL without a path, e.g. http://203.0.113.10" });
+    }
+    if (typeof news.instanceId !== "string" || news.instanceId === "") {
+        failures.push({ property: "instanceId", reason: "must be the id of the ECS instance that runs Dify" });
+    }
+    if (typeof news.timeoutSeconds !== "number" || news.timeoutSeconds < 1 || news.timeoutSeconds > 4 * 3600) {
+        failures.push({ property: "timeoutSeconds", reason: "must be a number of seconds from 1 to 14400" });
+    }
+    if (typeof news.pollIntervalSeconds !== "number" || news.pollIntervalSeconds <= 0 || news.pollIntervalSeconds > 300) {
+        failures.push({ property: "pollIntervalSeconds", reason: "must be a number of seconds above 0 and at most 300" });
+    }
+    return failures;
+}
+
+/** A new URL or instance needs a new wait (replace); the timing settings only update the state. */
+export function diffDifyReadiness(olds: DifyReadinessOutputs, news: DifyReadinessInputs): pulumi.dynamic.DiffResult {
+    const replaces = (["difyUrl", "instanceId"] as const).filter((key) => olds[key] !== news[key]);
+    const changes = (["difyUrl", "instanceId", "timeoutSeconds", "pollIntervalSeconds"] as const).filter(
+        (key) => olds[key] !== news[key],
+    );
+    return { changes: changes.length > 0, replaces, deleteBeforeReplace: false };
+}
+
+/** Describes a failed probe for the final error: what was last seen. */
+function describeProbeFailure(error: unknown): string {
+    if (axios.isAxiosError(error)) {
+        if (error.response) {
+            const body = typeof error.response.data === "string" ? error.response.data : JSON.stringify(error.response.data);
+            return `HTTP ${error.response.status} ${error.response.statusText}: ${String(body).slice(0, 200)}`;
+        }
+        return error.code ? `${error.code}: ${error.message}` : error.message;
+    }
+    return error instanceof Error ? error.message : String(error);
+}
+
+/** Polls GET <difyUrl>/console/api/setup until Dify answers with its setup step. */
+async function waitForDify(inputs: DifyReadinessInputs): Promise<{ setupStep: string; difyVersion: string }> {
+    const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+    let lastSeen = "no answer yet";
+    for (;;) {
+        try {
+            const response = await axios.get<{ step?: unknown }>(`${inputs.difyUrl}${SETUP_PATH}`, {
+                timeout: 10_000,
+                maxRedirects: 0,
+                headers: { Accept: "application/json" },
+            });
+            if (typeof response.data?.step === "string") {
+                const version = response.headers["x-version"];
+                return { setupStep: response.data.step, difyVersion: typeof version === "string" ? version : "" };
+            }
+            lastSeen = `HTTP ${response.status} without a setup step: ${JSON.stringify(response.data).slice(0, 200)}`;
+        } catch (error) {
+            lastSeen = describeProbeFailure(error);
+        }
+        if (Date.now() + inputs.pollIntervalSeconds * 1000 > deadline) {
+            throw new Error(
+                `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}. ` +
+                    `The bootstrap logs to /var/log/dify-bootstrap.log on instance ${inputs.instanceId}; ` +
+                    `raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again.`,
+            );
+        }
+        await new Promise((resolve) => setTimeout(resolve, inputs.pollIntervalSeconds * 1000));
+    }
+}
+
+export const difyReadinessProvider: pulumi.dynamic.ResourceProvider = {
+    async check(_olds: DifyReadinessInputs, news: DifyReadinessInputs) {
+        return { inputs: news, failures: checkDifyReadiness(news) };
+    },
+
+    async diff(_id: string, olds: DifyReadinessOutputs, news: DifyReadinessInputs) {
+        return diffDifyReadiness(olds, news);
+    },
+
+    async create(inputs: DifyReadinessInputs) {
+        const seen = await waitForDify(inputs);
+        const outs: DifyReadinessOutputs = { ...inputs, ...seen };
+        return { id: `${inputs.instanceId}-ready`, outs };
+    },
+
+    async update(_id: string, olds: DifyReadinessOutputs, news: DifyReadinessInputs) {
+        const outs: DifyReadinessOutputs = { ...olds, ...news };
+        return { outs };
+    },
+
+    // Nothing to delete: the wait leaves nothing behind.
+    async delete() {
+        return;
+    },
+};
+
+export interface DifyReadinessArgs {
+    difyUrl: pulumi.Input<string>;
+    instanceId: pulumi.Input<string>;
+    timeoutSeconds: pulumi.Input<number>;
+    pollIntervalSeconds?: pulumi.Input<number>;
+}
+
+/** Makes `pulumi up` wait until Dify's console API answers on the public address. */
+export class DifyReadiness extends pulumi.dynamic.Resource {
+    declare readonly setupStep: pulumi.Output<string>;
+    declare readonly difyVersion: pulumi.Output<string>;
+    declare readonly difyUrl: pulumi.Output<string>;
+
+    constructor(name: string, args: DifyReadinessArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            difyReadinessProvider,
+            name,
+            { pollIntervalSeconds: 15, ...args, setupStep: undefined, difyVersion: undefined },
+            opts,
+            "dify-mcp-stack",
+            "DifyReadiness",
+        );
+    }
+}

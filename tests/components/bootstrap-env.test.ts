@@ -1,0 +1,140 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { runTool } from "./tooling";
+import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
+
+const fixtures = path.resolve(__dirname, "../../../shared/fixtures/dify");
+const PUBLIC_URL = "http://198.51.100.23";
+// Characters that break sed- or awk -v-based editing must reach the file unchanged.
+const INIT_PASSWORD = "a/b&c\\d=e-Init9";
+const PIP_MIRROR = "https://pypi.example.com/simple?a=1&b=/c\\d";
+
+const URL_KEYS = ["CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_API_URL", "APP_WEB_URL", "FILES_URL"];
+const SECRET_KEYS = [
+    "SECRET_KEY",
+    "DB_PASSWORD",
+    "REDIS_PASSWORD",
+    "SANDBOX_API_KEY",
+    "CODE_EXECUTION_API_KEY",
+    "PLUGIN_DAEMON_KEY",
+    "PLUGIN_DIFY_INNER_API_KEY",
+    "WEAVIATE_API_KEY",
+    "WEAVIATE_AUTHENTICATION_APIKEY_ALLOWED_KEYS",
+    "CELERY_BROKER_URL",
+];
+/** Every key the bootstrap may change; any other line must stay as Dify shipped it. */
+const CHANGED_KEYS = new Set([
+    ...URL_KEYS,
+    ...SECRET_KEYS,
+    "TRIGGER_URL",
+    "ENDPOINT_URL_TEMPLATE",
+    "NEXT_PUBLIC_SOCKET_URL",
+    "INIT_PASSWORD",
+    "PIP_MIRROR_URL",
+    "EXPOSE_PLUGIN_DEBUGGING_PORT",
+]);
+
+function parseEnv(text: string): Map<string, string> {
+    const values = new Map<string, string>();
+    for (const line of text.split("\n")) {
+        const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+        if (match && !values.has(match[1])) {
+            values.set(match[1], match[2]);
+        }
+    }
+    return values;
+}
+
+/** Runs the shipped script's own functions against a copy of a release's .env.example. */
+function configure(version: string, workDir: string): { before: string; after: string; secrets: Map<string, string> } {
+    const script = path.join(workDir, "bootstrap.sh");
+    fs.writeFileSync(script, compactScript(readBootstrapScript()));
+    const envFile = path.join(workDir, ".env");
+    const before = fs.readFileSync(path.join(fixtures, version, "docker", ".env.example"), "utf8");
+    if (!fs.existsSync(envFile)) {
+        fs.writeFileSync(envFile, before);
+    }
+    const secretsFile = path.join(workDir, "secrets.env");
+    const result = runTool(
+        "bash",
+        ["--noprofile", "--norc", "-c", `. "$1"; load_or_create_secrets "$2"; configure_dify_env "$3" "$2" "$4"`, "bash", script, secretsFile, envFile, PUBLIC_URL],
+        {
+            env: {
+                PATH: process.env.PATH,
+                DIFY_BOOTSTRAP_SOURCE_ONLY: "1",
+                DIFY_INIT_PASSWORD: INIT_PASSWORD,
+                DIFY_PIP_MIRROR_URL: PIP_MIRROR,
+            },
+        },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    return { before, after: fs.readFileSync(envFile, "utf8"), secrets: parseEnv(fs.readFileSync(secretsFile, "utf8")) };
+}
+
+describe.each(["1.8.0", "1.14.1"])("Dify %s .env editing", (version) => {
+    let workDir: string;
+    let before: string;
+    let after: string;
+    let secrets: Map<string, string>;
+    let original: Map<string, string>;
+    let edited: Map<string, string>;
+
+    beforeAll(() => {
+        workDir = fs.mkdtempSync(path.join(os.tmpdir(), `dify-env-${version}-`));
+        ({ before, after, secrets } = configure(version, workDir));
+        original = parseEnv(before);
+        edited = parseEnv(after);
+    });
+
+    it("sets every public URL key to the EIP address", () => {
+        for (const key of URL_KEYS) {
+            expect(edited.get(key), key).toBe(PUBLIC_URL);
+        }
+        if (original.has("TRIGGER_URL")) {
+            expect(edited.get("TRIGGER_URL")).toBe(PUBLIC_URL);
+            expect(edited.get("ENDPOINT_URL_TEMPLATE")).toBe(`${PUBLIC_URL}/e/{hook_id}`);
+            expect(edited.get("NEXT_PUBLIC_SOCKET_URL")).toBe("ws://198.51.100.23");
+        }
+    });
+
+    it("replaces every default secret with one generated on the instance", () => {
+        for (const key of SECRET_KEYS) {
+            expect(edited.get(key), key).not.toBe(original.get(key));
+            expect(edited.get(key), key).not.toContain("difyai123456");
+            expect(edited.get(key), key).not.toBe("");
+        }
+        expect(edited.get("DB_PASSWORD")).toBe(secrets.get("DB_PASSWORD"));
+        expect(edited.get("CODE_EXECUTION_API_KEY")).toBe(edited.get("SANDBOX_API_KEY"));
+        expect(edited.get("WEAVIATE_AUTHENTICATION_APIKEY_ALLOWED_KEYS")).toBe(edited.get("WEAVIATE_API_KEY"));
+        // The broker URL embeds the Redis password; host, port and database stay.
+        expect(edited.get("CELERY_BROKER_URL")).toBe(`redis://:${secrets.get("REDIS_PASSWORD")}@redis:6379/1`);
+        expect(secrets.get("REDIS_PASSWORD")).toMatch(/^[0-9a-f]{32}$/);
+    });
+
+    it("keeps values with /, &, \\ and = intact", () => {
+        expect(edited.get("INIT_PASSWORD")).toBe(INIT_PASSWORD);
+        expect(edited.get("PIP_MIRROR_URL")).toBe(PIP_MIRROR);
+        expect(edited.get("SECRET_KEY")).toBe(secrets.get("SECRET_KEY"));
+        expect(edited.get("EXPOSE_PLUGIN_DEBUGGING_PORT")).toBe("127.0.0.1:5003");
+    });
+
+    it("changes no other line", () => {
+        const beforeLines = before.split("\n");
+        const afterLines = after.split("\n");
+        expect(afterLines).toHaveLength(beforeLines.length);
+        afterLines.forEach((line, i) => {
+            const key = /^([A-Z0-9_]+)=/.exec(beforeLines[i])?.[1];
+            if (key === undefined || !CHANGED_KEYS.has(key)) {
+                expect(line, `line ${i + 1}`).toBe(beforeLines[i]);
+            }
+        });
+    });
+
+    it("is idempotent and reuses the kept secrets on a second run (a rebuilt instance)", () => {
+        const again = configure(version, workDir);
+        expect(again.after).toBe(after);
+    });
+});

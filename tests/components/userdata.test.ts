@@ -1,0 +1,118 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { runTool } from "./tooling";
+import {
+    BOOTSTRAP_CONFIG_PATH,
+    BOOTSTRAP_SCRIPT_PATH,
+    BootstrapSettings,
+    USER_DATA_LIMIT_BYTES,
+    readBootstrapScript,
+    renderUserData,
+} from "../../components/bootstrap/userdata";
+
+const settings: BootstrapSettings = {
+    difyVersion: "1.14.1",
+    publicUrl: "http://198.51.100.23",
+    initPassword: "Ab1-_=/&.xyzXYZ789",
+    dataDiskId: "d-bp1abcdef",
+    registryMirrors: ["https://mirrors-ssl.aliyuncs.com/", "https://abc.mirror.aliyuncs.com"],
+    pipMirrorUrl: "https://mirrors.aliyun.com/pypi/simple",
+};
+
+/** Default secrets that ship in Dify's .env.example; none may appear in what we hand to the instance. */
+const DIFY_DEFAULT_SECRETS = [
+    "sk-9f73s3ljTXVcMT3Blb3ljTqtsKiGHXVcMT3BlbkFJLK7U",
+    "difyai123456",
+    "lYkiYYT6owG+71oLerGzA7GXCgOT++6ovaezWAjpCjf+Sjc3ZtU+qUEi",
+    "QaHbTe77CtuXmsfyhR7+vRjI/+XbV1AaFy691iy+kGDv2Jvy0/eAh8Y1",
+    "WVF5YThaHlkYwhGUSmCRgsX3tD5ngdN8pkih",
+];
+
+interface CloudConfig {
+    write_files: Array<{ path: string; permissions: string; content: string }>;
+    runcmd: string[][];
+}
+
+let dir: string;
+let userData: string;
+let cloudConfig: CloudConfig;
+
+function fileContent(filePath: string): string {
+    const file = cloudConfig.write_files.find((f) => f.path === filePath);
+    if (!file) {
+        throw new Error(`user data writes no ${filePath}`);
+    }
+    return file.content;
+}
+
+beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "userdata-"));
+    userData = renderUserData(settings);
+    fs.writeFileSync(path.join(dir, "user-data.yaml"), userData);
+    cloudConfig = yaml.load(userData) as CloudConfig;
+    fs.writeFileSync(path.join(dir, "bootstrap.sh"), fileContent(BOOTSTRAP_SCRIPT_PATH));
+});
+
+describe("rendered user data", () => {
+    it("is a #cloud-config document under 16 KB with the pinned tag", () => {
+        expect(userData.startsWith("#cloud-config\n")).toBe(true);
+        expect(Buffer.byteLength(userData)).toBeLessThan(USER_DATA_LIMIT_BYTES);
+        expect(fileContent(BOOTSTRAP_CONFIG_PATH)).toContain("DIFY_VERSION='1.14.1'\n");
+        expect(cloudConfig.runcmd).toEqual([["bash", BOOTSTRAP_SCRIPT_PATH]]);
+    });
+
+    it("passes cloud-init's own schema validation", () => {
+        const result = runTool("cloud-init", ["schema", "--config-file", path.join(dir, "user-data.yaml")]);
+        expect(result.stderr).toBe("");
+        expect(result.stdout).toContain("Valid cloud-config");
+        expect(result.status).toBe(0);
+    });
+
+    it("has a shell script that passes shellcheck -S warning and bash -n", () => {
+        const script = path.join(dir, "bootstrap.sh");
+        const check = runTool("shellcheck", ["-S", "warning", "-s", "bash", script]);
+        expect(check.stdout + check.stderr).toBe("");
+        expect(check.status).toBe(0);
+        expect(runTool("bash", ["-n", script]).status).toBe(0);
+        // The source file the repo keeps passes too.
+        expect(runTool("shellcheck", ["-S", "warning", path.resolve(__dirname, "../../components/bootstrap/bootstrap.sh")]).status).toBe(0);
+    });
+
+    it("ships the script byte for byte apart from comment lines", () => {
+        const shipped = fileContent(BOOTSTRAP_SCRIPT_PATH);
+        const source = readBootstrapScript();
+        const code = (text: string) => text.split("\n").filter((l) => !/^\s*#/.test(l) || /shellcheck /.test(l));
+        expect(code(shipped).join("\n").trimEnd()).toBe(code(source).join("\n").trimEnd());
+        expect(shipped.startsWith("#!/usr/bin/env bash\n")).toBe(true);
+    });
+
+    it("writes the settings file for root only, with values that survive the shell", () => {
+        const file = cloudConfig.write_files.find((f) => f.path === BOOTSTRAP_CONFIG_PATH);
+        expect(file?.permissions).toBe("0600");
+        fs.writeFileSync(path.join(dir, "bootstrap.env"), fileContent(BOOTSTRAP_CONFIG_PATH));
+        const printed = runTool("bash", ["--noprofile", "--norc", "-c", `. "${path.join(dir, "bootstrap.env")}"; printf '%s\\n' "$DIFY_INIT_PASSWORD" "$DIFY_REGISTRY_MIRRORS" "$DIFY_DATA_DISK_SERIAL"`]);
+        expect(printed.stdout).toBe(`${settings.initPassword}\nhttps://mirrors-ssl.aliyuncs.com/ https://abc.mirror.aliyuncs.com\nbp1abcdef\n`);
+    });
+
+    it("contains no default secret, API key or admin password", () => {
+        for (const secret of DIFY_DEFAULT_SECRETS) {
+            expect(userData).not.toContain(secret);
+        }
+        expect(userData).not.toMatch(/dashscope|sk-[0-9a-f]{32}|ADMIN_PASSWORD|LTAI/i);
+    });
+
+    it("quotes a single quote in a value so the settings file stays valid shell", () => {
+        const rendered = renderUserData({ ...settings, initPassword: "it's-a-Pass1" });
+        const content = (yaml.load(rendered) as CloudConfig).write_files[0].content;
+        fs.writeFileSync(path.join(dir, "quoted.env"), content);
+        const printed = runTool("bash", ["--noprofile", "--norc", "-c", `. "${path.join(dir, "quoted.env")}"; printf '%s' "$DIFY_INIT_PASSWORD"`]);
+        expect(printed.stdout).toBe("it's-a-Pass1");
+    });
+
+    it("refuses an INIT_PASSWORD longer than Dify accepts", () => {
+        expect(() => renderUserData({ ...settings, initPassword: "x".repeat(31) })).toThrow(/30 characters/);
+    });
+});
