@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command: sets up a fresh machine (Debian validators, Node 22, npm packages) and runs `npm test`.
+#   ./scripts/test.sh            everything
+#   ./scripts/test.sh <args>     passed to vitest, e.g. ./scripts/test.sh tests/components
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# The user-data tests run Debian's real validators; a missing one is installed, never skipped.
+missing=()
+command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "test.sh: installing ${missing[*]} from Debian's packages" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+echo "test.sh: node $(node --version), npm $(npm --version)" >&2
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+fi
+
+if [ "$#" -gt 0 ]; then
+    npm run build --silent
+    npx vitest run "$@"
+else
+    npm test
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The main job: sets up a fresh machine and runs `pulumi up` for a stack.
+#   ./scripts/up.sh <stack> [pulumi up flags...]        e.g. ./scripts/up.sh dev --yes
+# State goes to the local file backend in .pulumi-state/ unless PULUMI_BACKEND_URL says otherwise (no Pulumi
+# Cloud account needed). Secrets are encrypted with a passphrase: set PULUMI_CONFIG_PASSPHRASE or
+# PULUMI_CONFIG_PASSPHRASE_FILE. Alibaba Cloud credentials come from the standard chain (environment,
+# ~/.aliyun/config.json profile, OIDC, ECS RAM role).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+stack="${1:-}"
+if [ -z "$stack" ]; then
+    echo "usage: ./scripts/up.sh <stack> [pulumi up flags...]   (stack config lives in Pulumi.<stack>.yaml)" >&2
+    exit 2
+fi
+shift
+if [ ! -f "Pulumi.$stack.yaml" ]; then
+    echo "up.sh: there is no Pulumi.$stack.yaml; copy Pulumi.dev.yaml to start one" >&2
+    exit 2
+fi
+if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    echo "up.sh: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): it encrypts this stack's secrets" >&2
+    exit 2
+fi
+
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+fi
+bash "$ROOT/scripts/pulumi-cli.sh"
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+    mkdir -p "$ROOT/.pulumi-state"
+    export PULUMI_BACKEND_URL="file://$ROOT/.pulumi-state"
+fi
+pulumi stack select --create "$stack" --secrets-provider passphrase
+pulumi up --stack "$stack" "$@"
