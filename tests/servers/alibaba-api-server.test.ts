@@ -1,0 +1,212 @@
+// The local Alibaba API server must be as strict about signatures as the real gateway, or the provider tests
+// would prove nothing about signing. Requests here are signed by the official openapi-core, not by our client.
+import * as http from "http";
+import OpenApi, { $OpenApiUtil, OpenApiUtil } from "@alicloud/openapi-core";
+import * as $dara from "@darabonba/typescript";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AlibabaApiServer, startAlibabaApiServer } from "./alibaba-api-server";
+
+const ACCESS_KEY_ID = "LTAI5tServerTestKeyId";
+const ACCESS_KEY_SECRET = "server-test-secret-0123456789abcdef";
+
+let server: AlibabaApiServer;
+
+beforeAll(async () => {
+    server = await startAlibabaApiServer({ accessKeyId: ACCESS_KEY_ID, accessKeySecret: ACCESS_KEY_SECRET });
+});
+afterAll(async () => {
+    await server.close();
+});
+
+function officialClient(accessKeySecret = ACCESS_KEY_SECRET, accessKeyId = ACCESS_KEY_ID): OpenApi {
+    return new OpenApi(
+        new $OpenApiUtil.Config({
+            accessKeyId,
+            accessKeySecret,
+            endpoint: new URL(server.url).host,
+            protocol: "HTTP",
+        }),
+    );
+}
+
+function listApplications(client: OpenApi) {
+    return client.callApi(
+        new $OpenApiUtil.Params({
+            action: "ListApplications",
+            version: "2019-08-15",
+            protocol: "HTTP",
+            pathname: "/",
+            method: "POST",
+            authType: "AK",
+            style: "RPC",
+            reqBodyType: "formData",
+            bodyType: "json",
+        }),
+        new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query({}) }),
+        new $dara.RuntimeOptions({}),
+    );
+}
+
+function createMcpServer(client: OpenApi, body: Record<string, unknown>) {
+    return client.callApi(
+        new $OpenApiUtil.Params({
+            action: "CreateApiMcpServer",
+            version: "2024-11-30",
+            protocol: "HTTP",
+            pathname: "/apimcpserver",
+            method: "POST",
+            authType: "AK",
+            style: "ROA",
+            reqBodyType: "json",
+            bodyType: "json",
+        }),
+        new $OpenApiUtil.OpenApiRequest({ body }),
+        new $dara.RuntimeOptions({}),
+    );
+}
+
+interface RawRequest {
+    method: string;
+    path: string;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+}
+
+/** Captures exactly what openapi-core sends, by pointing it at a recorder first. */
+async function captureSignedRequest(send: (client: OpenApi) => Promise<unknown>): Promise<RawRequest> {
+    let captured: RawRequest | undefined;
+    const recorder = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+        req.on("end", () => {
+            captured = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers, body };
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end("{}");
+        });
+    });
+    await new Promise<void>((resolve) => recorder.listen(0, "127.0.0.1", resolve));
+    const port = (recorder.address() as { port: number }).port;
+    // The signed host header names the recorder; the API server does not care which loopback port it was.
+    const client = officialClient();
+    client._endpoint = `127.0.0.1:${port}`;
+    await send(client);
+    await new Promise<void>((resolve) => recorder.close(() => resolve()));
+    if (!captured) throw new Error("nothing captured");
+    return captured;
+}
+
+function replay(request: RawRequest): Promise<{ status: number; body: Record<string, unknown> }> {
+    const target = new URL(server.url);
+    return new Promise((resolve, reject) => {
+        const req = http.request(
+            { host: target.hostname, port: target.port, method: request.method, path: request.path, headers: request.headers },
+            (res) => {
+                let text = "";
+                res.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+            },
+        );
+        req.on("error", reject);
+        req.end(request.body);
+    });
+}
+
+describe("signature verification", () => {
+    it("accepts a request signed by openapi-core with the right key (RPC and ROA)", async () => {
+        const mark = server.mark();
+        const rpc = (await listApplications(officialClient())) as { statusCode: number; body: { RequestId: string; Applications: unknown } };
+        expect(rpc.statusCode).toBe(200);
+        expect(rpc.body.Applications).toEqual({ Application: [] });
+        const roa = (await createMcpServer(officialClient(), {
+            name: "sig-check",
+            apis: [{ product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions"] }],
+        })) as { statusCode: number; body: { id: string; urls: { mcp: string } } };
+        expect(roa.statusCode).toBe(200);
+        expect(roa.body.urls.mcp).toMatch(/\/custom\/sig-check\/id\/.+\/mcp$/);
+        expect(server.countSince(mark)).toMatchObject({ reads: 1, writes: 1, errors: 0 });
+    });
+
+    it("rejects a request signed with the wrong secret with Alibaba's RPC error body", async () => {
+        const error = await listApplications(officialClient("not-the-secret")).catch((err: unknown) => err);
+        expect(error).toMatchObject({ name: "ClientError", code: "SignatureDoesNotMatch", statusCode: 400 });
+        const data = (error as { data: Record<string, unknown> }).data;
+        expect(Object.keys(data).sort()).toEqual(["Code", "HostId", "Message", "Recommend", "RequestId"]);
+        expect(data.Message).not.toContain("not-the-secret");
+    });
+
+    it("rejects an unknown access key id", async () => {
+        const error = await listApplications(officialClient(ACCESS_KEY_SECRET, "LTAI5tSomeoneElse")).catch((err: unknown) => err);
+        expect(error).toMatchObject({ code: "InvalidAccessKeyId.NotFound", statusCode: 404 });
+    });
+
+    it("rejects a tampered query, a tampered body, a missing signature and a replayed nonce", async () => {
+        const rpcRequest = await captureSignedRequest((client) =>
+            client.callApi(
+                new $OpenApiUtil.Params({ action: "GetApplication", version: "2019-08-15", protocol: "HTTP", pathname: "/", method: "POST", authType: "AK", style: "RPC", reqBodyType: "formData", bodyType: "json" }),
+                new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query({ AppId: "111" }) }),
+                new $dara.RuntimeOptions({}),
+            ),
+        );
+        const roaRequest = await captureSignedRequest((client) =>
+            createMcpServer(client, { name: "tamper-check", apis: [{ product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions"] }] }),
+        );
+        const mark = server.mark();
+
+        const tamperedQuery = await replay({ ...rpcRequest, path: rpcRequest.path.replace("AppId=111", "AppId=222") });
+        expect(tamperedQuery.status).toBe(400);
+        expect(tamperedQuery.body).toMatchObject({ Code: "SignatureDoesNotMatch" });
+        expect(tamperedQuery.body).toHaveProperty("RequestId");
+
+        const tamperedBody = await replay({ ...roaRequest, body: roaRequest.body.replace("tamper-check", "tamper-chek2") });
+        expect(tamperedBody.status).toBe(400);
+        // ROA errors use camelCase keys.
+        expect(tamperedBody.body).toMatchObject({ code: "SignatureDoesNotMatch" });
+        expect(Object.keys(tamperedBody.body).sort()).toEqual(["code", "hostId", "message", "recommend", "requestId"]);
+
+        const headers = { ...rpcRequest.headers };
+        delete headers.authorization;
+        const unsigned = await replay({ ...rpcRequest, headers });
+        expect(unsigned.body).toMatchObject({ Code: "IncompleteSignature" });
+
+        const unsignedHeader = await replay({ ...rpcRequest, headers: { ...rpcRequest.headers, "x-acs-extra": "1" } });
+        expect(unsignedHeader.body).toMatchObject({ Code: "IncompleteSignature" });
+
+        // The genuine request is accepted once (it names an app that does not exist), then its nonce is spent.
+        const genuine = await replay(rpcRequest);
+        expect(genuine.body).toMatchObject({ Code: "EntityNotExist.Application" });
+        const replayed = await replay(rpcRequest);
+        expect(replayed.body).toMatchObject({ Code: "SignatureNonceUsed" });
+
+        expect(server.mcpServers().some((s) => s.name === "tamper-chek2")).toBe(false);
+        expect(server.countSince(mark).errors).toBe(6);
+    });
+});
+
+describe("behaviour", () => {
+    it("injects throttling the way openapi-core recognises it", async () => {
+        server.injectFault({ kind: "throttling", count: 1, actions: ["ListApplications"] });
+        const error = await listApplications(officialClient()).catch((err: unknown) => err);
+        expect(error).toMatchObject({ name: "ThrottlingError", code: "Throttling.User" });
+        expect(server.pendingFaults()).toBe(0);
+        await expect(listApplications(officialClient())).resolves.toMatchObject({ statusCode: 200 });
+    });
+
+    it("validates ranges and answers 5xx as ServerError", async () => {
+        const create = (query: Record<string, string>) =>
+            officialClient().callApi(
+                new $OpenApiUtil.Params({ action: "CreateApplication", version: "2019-08-15", protocol: "HTTP", pathname: "/", method: "POST", authType: "AK", style: "RPC", reqBodyType: "formData", bodyType: "json" }),
+                new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) }),
+                new $dara.RuntimeOptions({}),
+            );
+        const base = { AppName: "range-check", DisplayName: "Range", AppType: "NativeApp", RedirectUris: "http://127.0.0.1/cb" };
+        await expect(create({ ...base, AccessTokenValidity: "899" })).rejects.toMatchObject({ code: "InvalidParameter.AccessTokenValidity" });
+        await expect(create({ ...base, RefreshTokenValidity: "31536001" })).rejects.toMatchObject({ code: "InvalidParameter.RefreshTokenValidity" });
+        await expect(create({ ...base, AppType: "Desktop" })).rejects.toMatchObject({ code: "InvalidParameter.AppType" });
+        await expect(create({ ...base, DisplayName: "" })).rejects.toMatchObject({ code: "MissingParameter" });
+        server.injectFault({ kind: "server-error", count: 1 });
+        await expect(create(base)).rejects.toMatchObject({ name: "ServerError", code: "ServiceUnavailable", statusCode: 503 });
+        const created = (await create(base)) as { body: { Application: { AppId: string; DelegatedScope: unknown } } };
+        expect(server.application(created.body.Application.AppId)?.PredefinedScopes).toEqual(["openid"]);
+        await expect(create(base)).rejects.toMatchObject({ code: "EntityAlreadyExists.Application" });
+    });
+});
