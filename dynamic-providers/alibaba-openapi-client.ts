@@ -95,8 +95,13 @@ export function resolveRetryPolicy(overrides?: Partial<RetryPolicy>): RetryPolic
 /**
  * An Alibaba Cloud API call that failed: the API's error code, message and request id (quote the request id
  * to Alibaba support). Never carries request parameters, headers or credentials.
+ *
+ * An interface plus a factory rather than `class … extends Error`: Pulumi's closure serializer rewrites
+ * classes into plain functions that call `Error.call(this, …)`, so revived instances would lose their
+ * message and no longer be `instanceof Error`.
  */
-export class AlibabaApiError extends Error {
+export interface AlibabaApiError extends Error {
+    readonly name: "AlibabaApiError";
     /** API error code, e.g. `EntityNotExist.Application`; for transport failures the Node error code. */
     readonly code: string;
     /** HTTP status, absent for transport failures. */
@@ -111,36 +116,42 @@ export class AlibabaApiError extends Error {
      * may have been applied by the first attempt; callers use this to recover (e.g. adopt the created object).
      */
     readonly retriedAfter: readonly string[];
+}
 
-    constructor(details: {
-        code: string;
-        apiMessage: string;
-        statusCode?: number;
-        requestId?: string;
-        operation: string;
-        attempts: number;
-        retriedAfter: readonly string[];
-    }) {
-        const status = details.statusCode !== undefined ? ` (HTTP ${details.statusCode})` : "";
-        const request = details.requestId ? ` [RequestId: ${details.requestId}]` : "";
-        const tries = details.attempts > 1 ? ` after ${details.attempts} attempts` : "";
-        super(`${details.operation} failed${tries}: ${details.code}${status}: ${details.apiMessage}${request}`);
-        this.name = "AlibabaApiError";
-        this.code = details.code;
-        this.statusCode = details.statusCode;
-        this.requestId = details.requestId;
-        this.operation = details.operation;
-        this.attempts = details.attempts;
-        this.retriedAfter = details.retriedAfter;
-    }
+export interface AlibabaApiErrorDetails {
+    code: string;
+    /** The API's own message (already free of secrets). */
+    apiMessage: string;
+    statusCode?: number;
+    requestId?: string;
+    operation: string;
+    attempts: number;
+    retriedAfter: readonly string[];
+}
+
+export function alibabaApiError(details: AlibabaApiErrorDetails): AlibabaApiError {
+    const status = details.statusCode !== undefined ? ` (HTTP ${details.statusCode})` : "";
+    const request = details.requestId ? ` [RequestId: ${details.requestId}]` : "";
+    const tries = details.attempts > 1 ? ` after ${details.attempts} attempts` : "";
+    const error = new Error(`${details.operation} failed${tries}: ${details.code}${status}: ${details.apiMessage}${request}`);
+    return Object.assign(error, {
+        name: "AlibabaApiError" as const,
+        code: details.code,
+        statusCode: details.statusCode,
+        requestId: details.requestId,
+        operation: details.operation,
+        attempts: details.attempts,
+        retriedAfter: details.retriedAfter,
+    });
+}
+
+export function isAlibabaApiError(err: unknown): err is AlibabaApiError {
+    return err instanceof Error && err.name === "AlibabaApiError" && typeof (err as { code?: unknown }).code === "string";
 }
 
 /** True when `err` is an `AlibabaApiError` with exactly this code or a code starting with `prefix.`. */
 export function isApiErrorCode(err: unknown, codeOrPrefix: string): err is AlibabaApiError {
-    return (
-        err instanceof AlibabaApiError &&
-        (err.code === codeOrPrefix || err.code.startsWith(`${codeOrPrefix}.`))
-    );
+    return isAlibabaApiError(err) && (err.code === codeOrPrefix || err.code.startsWith(`${codeOrPrefix}.`));
 }
 
 export type ApiStyle = "RPC" | "ROA";
@@ -253,7 +264,7 @@ function classifyFailure(err: unknown, operation: string, attempts: number, retr
         const retryable = throttled || statusCode >= 500;
         const retryAfterMs = typeof e.retryAfter === "number" && e.retryAfter > 0 ? e.retryAfter : undefined;
         return {
-            error: new AlibabaApiError({ code, apiMessage: redactSecrets(apiMessage), statusCode, requestId, operation, attempts, retriedAfter }),
+            error: alibabaApiError({ code, apiMessage: redactSecrets(apiMessage), statusCode, requestId, operation, attempts, retriedAfter }),
             retryable,
             retryAfterMs,
         };
@@ -263,14 +274,14 @@ function classifyFailure(err: unknown, operation: string, attempts: number, retr
     if (name === "ClientError" && rawCode) {
         // Raised before any request went out, e.g. InvalidCredentials when no credentials were configured.
         return {
-            error: new AlibabaApiError({ code: rawCode, apiMessage: redactSecrets(message), operation, attempts, retriedAfter }),
+            error: alibabaApiError({ code: rawCode, apiMessage: redactSecrets(message), operation, attempts, retriedAfter }),
             retryable: false,
             retryAfterMs: undefined,
         };
     }
     if (name === "RequestTimeoutError" || (rawCode !== undefined && RETRYABLE_NETWORK_CODES.includes(rawCode))) {
         return {
-            error: new AlibabaApiError({ code: rawCode ?? "RequestTimeout", apiMessage: redactSecrets(message), operation, attempts, retriedAfter }),
+            error: alibabaApiError({ code: rawCode ?? "RequestTimeout", apiMessage: redactSecrets(message), operation, attempts, retriedAfter }),
             retryable: true,
             retryAfterMs: undefined,
         };
@@ -278,14 +289,14 @@ function classifyFailure(err: unknown, operation: string, attempts: number, retr
     if (name === "SyntaxError") {
         // A non-JSON answer (e.g. an HTML error page from a proxy): not an API answer we can act on.
         return {
-            error: new AlibabaApiError({ code: "InvalidResponse", apiMessage: `the endpoint did not answer with JSON (${redactSecrets(message)})`, operation, attempts, retriedAfter }),
+            error: alibabaApiError({ code: "InvalidResponse", apiMessage: `the endpoint did not answer with JSON (${redactSecrets(message)})`, operation, attempts, retriedAfter }),
             retryable: false,
             retryAfterMs: undefined,
         };
     }
     if (message.startsWith("unable to get credentials")) {
         return {
-            error: new AlibabaApiError({
+            error: alibabaApiError({
                 code: "CredentialsNotFound",
                 apiMessage:
                     "no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET, " +
@@ -300,7 +311,7 @@ function classifyFailure(err: unknown, operation: string, attempts: number, retr
     }
     // Anything else comes from local configuration: retrying will not help.
     return {
-        error: new AlibabaApiError({ code: rawCode ?? (name || "Error"), apiMessage: redactSecrets(message), operation, attempts, retriedAfter }),
+        error: alibabaApiError({ code: rawCode ?? (name || "Error"), apiMessage: redactSecrets(message), operation, attempts, retriedAfter }),
         retryable: false,
         retryAfterMs: undefined,
     };
