@@ -1,0 +1,9 @@
+// CrossGuard policy pack for dify-mcp-stack: `pulumi preview --policy-pack policy` (after `npm ci --prefix policy`).
+import { PolicyPack } from "@pulumi/policy";
+import { policies } from "./rules";
+
+new PolicyPack("dify-mcp-stack-guardrails", {
+    description: "Guardrails for dify-mcp-stack: network exposure, instance size, OAuth app, Dify version, OSS ACL",
+    enforcementLevel: "mandatory",
+    policies,
+});
