@@ -806,9 +806,10 @@ export class AlibabaApiServer {
             }
             case "UpdateApiMcpServer": {
                 const server = findServer();
+                // Validate everything before changing anything, like a transactional API.
                 const copy = structuredClone(server);
                 this.applyMcpSettings(copy, body, false);
-                Object.assign(server, copy, { updateTime: isoNow() });
+                this.servers.set(server.id, { ...copy, updateTime: isoNow() });
                 return {};
             }
             case "DeleteApiMcpServer": {
