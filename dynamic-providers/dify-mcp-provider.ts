@@ -1,0 +1,488 @@
+// DifyMcpToolProvider: an MCP server registered in Dify's workspace (Tools → MCP), plus the OAuth hand-off.
+// Dify stores the server URL encrypted and only shows it masked (scheme://host/******), so the desired URL is
+// kept in state and drift is detected by comparing masked forms. On Dify 1.10+ a preset OAuth client
+// (`authentication.client_id`) is sent on create and only when it changed: sending it wipes Dify's stored
+// tokens. On 1.8–1.9 Dify can only use dynamic client registration (RFC 7591) with the authorization server.
+// Facts: ../shared/reference/dify-console-api.md section 2.
+import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import {
+    checkDifyConnection,
+    connectWith,
+    DIFY_VERSION_THRESHOLDS,
+    DifyConnectionInputs,
+    DifyConsole,
+    difyMcpOAuthRedirectUri,
+    difyVersionAtLeast,
+    isDifyNotFound,
+    isUnknownInput,
+    maskServerUrl,
+    normalizeDifyUrl,
+    resourceInitFailure,
+    sleepMs,
+} from "./dify-client";
+
+/** The rule Dify's web UI enforces on server identifiers (isValidServerID); the backend checks nothing. */
+export const MCP_SERVER_IDENTIFIER_PATTERN = /^[a-z0-9_-]{1,24}$/;
+const MCP_ROUTE = "/workspaces/current/tool-provider/mcp";
+/** Dify keeps the stored URL when an update carries this placeholder. */
+const UNCHANGED_URL = "[__HIDDEN__]";
+/** Dify's OAuth state lives 5 minutes; while waiting, a fresh authorization URL is issued before that. */
+const AUTHORIZATION_URL_LIFETIME_MS = 4.5 * 60 * 1000;
+
+export interface DifyMcpToolProviderInputs extends DifyConnectionInputs {
+    /** Display name, unique in the workspace, at most 40 characters. */
+    name: string;
+    /** The MCP server's Streamable HTTP URL (a path ending in /mcp selects Streamable HTTP). */
+    serverUrl: string;
+    /** Unique id agents use to reference the tools: ^[a-z0-9_-]{1,24}$. */
+    serverIdentifier: string;
+    /** Emoji icon. */
+    icon?: string;
+    iconBackground?: string;
+    timeoutSeconds?: number;
+    sseReadTimeoutSeconds?: number;
+    /** Preset OAuth client (Dify 1.10+): the OAuth app's client id. Ignored, with a warning, before 1.10. */
+    oauthClientId?: string;
+    /** Secret of a confidential OAuth client; leave empty for a public (PKCE) client. */
+    oauthClientSecret?: string;
+    /** Make `up` wait until a person has authorized the workspace and the tools are listed. */
+    waitForAuthorization?: boolean;
+    authorizationTimeoutSeconds?: number;
+    authorizationPollSeconds?: number;
+    /** While waiting, also write the authorization URL to this file (provider logs are not always shown). */
+    authorizationUrlFile?: string;
+    requestTimeoutSeconds?: number;
+}
+
+export interface DifyMcpToolProviderOutputs extends DifyMcpToolProviderInputs {
+    /** Dify's UUID of the provider (also the resource id). */
+    providerId: string;
+    /** The consent URL a person opens once to authorize the workspace ("" once authorized). Valid 5 minutes. */
+    authorizationUrl: string;
+    /** Whether Dify holds an authorization for the workspace (`is_team_authorization`). */
+    authorized: boolean;
+    /** Tool names Dify discovered on the server (empty until authorized). */
+    toolNames: string[];
+    /** "preset-client" (1.10+ with oauthClientId) or "dynamic-registration". */
+    oauthClientMode: "preset-client" | "dynamic-registration";
+    /** The redirect URI to register in the OAuth app. */
+    oauthRedirectUri: string;
+    difyVersion: string;
+}
+
+type Failure = { property: string; reason: string };
+
+const DEFAULTS = {
+    icon: "☁️",
+    iconBackground: "#E0F2FE",
+    timeoutSeconds: 30,
+    sseReadTimeoutSeconds: 300,
+    waitForAuthorization: false,
+    authorizationTimeoutSeconds: 600,
+    authorizationPollSeconds: 5,
+};
+
+export function checkDifyMcpToolProvider(
+    news: Partial<DifyMcpToolProviderInputs>,
+): pulumi.dynamic.CheckResult<DifyMcpToolProviderInputs> {
+    const failures: Failure[] = checkDifyConnection(news);
+    const known = (value: unknown) => value !== undefined && !isUnknownInput(value);
+    if (news.name === undefined || (known(news.name) && !/^.{1,40}$/u.test(String(news.name)))) {
+        failures.push({ property: "name", reason: "name is required, 1 to 40 characters, unique in the Dify workspace" });
+    }
+    if (news.serverIdentifier === undefined || (known(news.serverIdentifier) && !MCP_SERVER_IDENTIFIER_PATTERN.test(String(news.serverIdentifier)))) {
+        failures.push({
+            property: "serverIdentifier",
+            reason: "serverIdentifier must match ^[a-z0-9_-]{1,24}$ (lower-case letters, digits, _ and -, at most 24 characters)",
+        });
+    }
+    if (news.serverUrl === undefined) {
+        failures.push({ property: "serverUrl", reason: "serverUrl is required: the MCP server's Streamable HTTP URL" });
+    } else if (known(news.serverUrl)) {
+        let ok = false;
+        try {
+            const url = new URL(String(news.serverUrl));
+            ok = (url.protocol === "http:" || url.protocol === "https:") && url.host !== "";
+        } catch {
+            ok = false;
+        }
+        if (!ok) {
+            failures.push({ property: "serverUrl", reason: "serverUrl must be an absolute URL with scheme http or https" });
+        }
+    }
+    for (const key of ["timeoutSeconds", "sseReadTimeoutSeconds", "authorizationTimeoutSeconds", "authorizationPollSeconds", "requestTimeoutSeconds"] as const) {
+        const value = news[key];
+        if (known(value) && !(typeof value === "number" && value > 0)) {
+            failures.push({ property: key, reason: `${key} must be a positive number of seconds` });
+        }
+    }
+    if (known(news.waitForAuthorization) && typeof news.waitForAuthorization !== "boolean") {
+        failures.push({ property: "waitForAuthorization", reason: "waitForAuthorization must be true or false" });
+    }
+    if (known(news.oauthClientSecret) && news.oauthClientSecret !== "" && !news.oauthClientId) {
+        failures.push({ property: "oauthClientSecret", reason: "oauthClientSecret needs oauthClientId" });
+    }
+    if (failures.length > 0) {
+        return { failures };
+    }
+    const inputs: DifyMcpToolProviderInputs = {
+        ...DEFAULTS,
+        ...(Object.fromEntries(Object.entries(news).filter(([, v]) => v !== undefined)) as unknown as DifyMcpToolProviderInputs),
+        difyUrl: normalizeDifyUrl(news.difyUrl as string),
+    };
+    return { inputs };
+}
+
+/** Fields Dify stores for the provider; all of them can be updated in place (PUT). */
+const REMOTE_FIELDS = ["name", "serverUrl", "serverIdentifier", "icon", "iconBackground", "timeoutSeconds", "sseReadTimeoutSeconds", "oauthClientId", "oauthClientSecret"] as const;
+
+function differs(olds: Partial<DifyMcpToolProviderInputs>, news: Partial<DifyMcpToolProviderInputs>, key: keyof DifyMcpToolProviderInputs): boolean {
+    return isUnknownInput(news[key]) || JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null);
+}
+
+export function diffDifyMcpToolProvider(olds: DifyMcpToolProviderOutputs, news: DifyMcpToolProviderInputs): pulumi.dynamic.DiffResult {
+    const replaces: string[] = [];
+    if (differs(olds, news, "difyUrl")) {
+        replaces.push("difyUrl");
+    }
+    if (olds.oauthClientId && !news.oauthClientId && !isUnknownInput(news.oauthClientId)) {
+        // Dify has no documented way to drop a preset client in place (UNCONFIRMED); start over.
+        replaces.push("oauthClientId");
+    }
+    const changed = [...REMOTE_FIELDS, "adminEmail", "adminPassword", "waitForAuthorization"].filter((key) =>
+        differs(olds, news, key as keyof DifyMcpToolProviderInputs),
+    );
+    // With waitForAuthorization, every `up` retries until the workspace is authorized.
+    const pendingAuthorization = news.waitForAuthorization === true && olds.authorized === false;
+    return {
+        changes: replaces.length > 0 || changed.length > 0 || pendingAuthorization,
+        replaces,
+        // Name, URL and identifier are unique per workspace.
+        deleteBeforeReplace: replaces.length > 0,
+    };
+}
+
+interface McpProviderEntity {
+    id: string;
+    name?: string;
+    server_url?: string;
+    server_identifier?: string;
+    is_team_authorization?: boolean;
+    tools?: { name?: string }[];
+    icon?: string | { content?: string; background?: string };
+    timeout?: number;
+    sse_read_timeout?: number;
+    configuration?: { timeout?: number; sse_read_timeout?: number };
+    authentication?: { client_id?: string; client_secret?: string };
+}
+
+function supportsPresetClient(version: string): boolean {
+    return difyVersionAtLeast(version, DIFY_VERSION_THRESHOLDS.mcpPresetOAuthClient);
+}
+
+function clientModeFor(version: string, inputs: DifyMcpToolProviderInputs): DifyMcpToolProviderOutputs["oauthClientMode"] {
+    return supportsPresetClient(version) && inputs.oauthClientId ? "preset-client" : "dynamic-registration";
+}
+
+/** The create/update body for the instance's version; unknown keys are ignored by every version. */
+function providerBody(
+    version: string,
+    inputs: DifyMcpToolProviderInputs,
+    serverUrl: string,
+    sendAuthentication: boolean,
+): Record<string, unknown> {
+    const body: Record<string, unknown> = {
+        server_url: serverUrl,
+        name: inputs.name,
+        icon: inputs.icon ?? DEFAULTS.icon,
+        icon_type: "emoji",
+        icon_background: inputs.iconBackground ?? DEFAULTS.iconBackground,
+        server_identifier: inputs.serverIdentifier,
+        timeout: inputs.timeoutSeconds ?? DEFAULTS.timeoutSeconds,
+        sse_read_timeout: inputs.sseReadTimeoutSeconds ?? DEFAULTS.sseReadTimeoutSeconds,
+    };
+    if (difyVersionAtLeast(version, DIFY_VERSION_THRESHOLDS.mcpHeaders)) {
+        body.headers = {};
+    }
+    if (supportsPresetClient(version)) {
+        // From 1.10 the top-level timeouts are dropped; they live in `configuration`.
+        body.configuration = { timeout: body.timeout, sse_read_timeout: body.sse_read_timeout };
+        if (sendAuthentication && inputs.oauthClientId) {
+            body.authentication = { client_id: inputs.oauthClientId, client_secret: inputs.oauthClientSecret ?? "" };
+        }
+    }
+    return body;
+}
+
+function warnAboutRegistration(version: string, inputs: DifyMcpToolProviderInputs): void {
+    if (supportsPresetClient(version)) {
+        return;
+    }
+    const ignored = inputs.oauthClientId ? ` The configured oauthClientId is not used: presetting a client needs Dify ${DIFY_VERSION_THRESHOLDS.mcpPresetOAuthClient} or later.` : "";
+    console.warn(
+        `warning: Dify ${version} cannot preset an OAuth client for MCP server "${inputs.serverIdentifier}"; it relies on ` +
+            `dynamic client registration (RFC 7591) with the server's authorization server, which must support it ` +
+            `(UNCONFIRMED for Alibaba Cloud).${ignored}`,
+    );
+}
+
+/** POST .../mcp/auth: the consent URL, or "" when Dify already holds a working authorization. */
+async function startAuthorization(session: DifyConsole, providerId: string): Promise<string> {
+    const answer = await session.post<{ authorization_url?: string; result?: string }>(`${MCP_ROUTE}/auth`, { provider_id: providerId });
+    return answer.authorization_url ?? "";
+}
+
+async function fetchTools(session: DifyConsole, providerId: string): Promise<string[]> {
+    const entity = await session.get<McpProviderEntity>(`${MCP_ROUTE}/update/${providerId}`);
+    return toolNamesOf(entity);
+}
+
+function toolNamesOf(entity: McpProviderEntity): string[] {
+    return (entity.tools ?? []).map((tool) => String(tool.name ?? "")).filter((name) => name !== "");
+}
+
+interface AuthorizationState {
+    authorizationUrl: string;
+    authorized: boolean;
+    toolNames: string[];
+}
+
+function announce(inputs: DifyMcpToolProviderInputs, url: string): void {
+    console.error(
+        `Authorize Dify's MCP server "${inputs.serverIdentifier}": open this URL within 5 minutes and approve: ${url}`,
+    );
+    if (inputs.authorizationUrlFile) {
+        fs.writeFileSync(inputs.authorizationUrlFile, url + "\n");
+    }
+}
+
+/**
+ * Starts authorization and, when asked, waits until a person approved it (polling the provider), then lists
+ * the tools. Issues a fresh URL before Dify's 5-minute OAuth state expires.
+ */
+async function authorize(session: DifyConsole, providerId: string, inputs: DifyMcpToolProviderInputs): Promise<AuthorizationState> {
+    let url = await startAuthorization(session, providerId);
+    if (url === "") {
+        return { authorizationUrl: "", authorized: true, toolNames: await fetchTools(session, providerId) };
+    }
+    if (!inputs.waitForAuthorization) {
+        return { authorizationUrl: url, authorized: false, toolNames: [] };
+    }
+    announce(inputs, url);
+    const timeoutMs = (inputs.authorizationTimeoutSeconds ?? DEFAULTS.authorizationTimeoutSeconds) * 1000;
+    const pollMs = (inputs.authorizationPollSeconds ?? DEFAULTS.authorizationPollSeconds) * 1000;
+    const started = Date.now();
+    let issued = Date.now();
+    while (Date.now() - started < timeoutMs) {
+        await sleepMs(pollMs);
+        const entity = await session.get<McpProviderEntity>(`${MCP_ROUTE}/tools/${providerId}`);
+        if (entity.is_team_authorization) {
+            return { authorizationUrl: "", authorized: true, toolNames: await fetchTools(session, providerId) };
+        }
+        if (Date.now() - issued > AUTHORIZATION_URL_LIFETIME_MS) {
+            url = await startAuthorization(session, providerId);
+            issued = Date.now();
+            if (url === "") {
+                return { authorizationUrl: "", authorized: true, toolNames: await fetchTools(session, providerId) };
+            }
+            announce(inputs, url);
+        }
+    }
+    throw new Error(
+        `MCP server "${inputs.serverIdentifier}" was not authorized within ${timeoutMs / 1000} s. Open the authorization ` +
+            `URL (valid 5 minutes) and approve, then run \`pulumi up\` again: ${url}`,
+    );
+}
+
+export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMcpToolProviderInputs, DifyMcpToolProviderOutputs> = {
+    async check(_olds: DifyMcpToolProviderInputs, news: DifyMcpToolProviderInputs) {
+        return checkDifyMcpToolProvider(news);
+    },
+
+    async diff(_id: string, olds: DifyMcpToolProviderOutputs, news: DifyMcpToolProviderInputs) {
+        return diffDifyMcpToolProvider(olds, news);
+    },
+
+    async create(inputs: DifyMcpToolProviderInputs) {
+        const session = await connectWith(inputs, [inputs.oauthClientSecret ?? ""]);
+        warnAboutRegistration(session.version, inputs);
+        const entity = await session.post<McpProviderEntity>(MCP_ROUTE, providerBody(session.version, inputs, inputs.serverUrl, true));
+        const base: DifyMcpToolProviderOutputs = {
+            ...inputs,
+            providerId: entity.id,
+            authorizationUrl: "",
+            authorized: false,
+            toolNames: [],
+            oauthClientMode: clientModeFor(session.version, inputs),
+            oauthRedirectUri: difyMcpOAuthRedirectUri(inputs.difyUrl),
+            difyVersion: session.version,
+        };
+        try {
+            const state = await authorize(session, entity.id, inputs);
+            return { id: entity.id, outs: { ...base, ...state } };
+        } catch (err) {
+            // The provider exists in Dify: record it so the next `up` updates instead of creating a duplicate.
+            throw resourceInitFailure(entity.id, base, err);
+        }
+    },
+
+    async read(id: string, props?: DifyMcpToolProviderOutputs) {
+        const state = props as DifyMcpToolProviderOutputs;
+        const session = await connectWith(state, [state.oauthClientSecret ?? ""]);
+        let entity: McpProviderEntity;
+        try {
+            entity = await session.get<McpProviderEntity>(`${MCP_ROUTE}/tools/${id}`);
+        } catch (err) {
+            if (isDifyNotFound(err)) {
+                return {};
+            }
+            throw err;
+        }
+        const authorized = entity.is_team_authorization === true;
+        let toolNames = toolNamesOf(entity);
+        if (authorized && toolNames.length === 0) {
+            // After the OAuth callback Dify has not listed the tools yet; do what its UI does next.
+            try {
+                toolNames = await fetchTools(session, id);
+            } catch (err) {
+                console.warn(`warning: listing the tools of MCP server "${state.serverIdentifier}" failed: ${err instanceof Error ? err.message : String(err)}`);
+            }
+        }
+        const icon = typeof entity.icon === "object" && entity.icon !== null ? entity.icon : undefined;
+        const timeout = entity.configuration?.timeout ?? entity.timeout;
+        const sseReadTimeout = entity.configuration?.sse_read_timeout ?? entity.sse_read_timeout;
+        // Masked URL: keep the desired one while scheme and host agree (a path change cannot be seen).
+        const serverUrl =
+            entity.server_url === undefined || entity.server_url === maskServerUrl(state.serverUrl) ? state.serverUrl : entity.server_url;
+        // A connection failure during auth makes Dify 1.10+ drop the preset client: report it as drift.
+        const clientId =
+            state.oauthClientMode === "preset-client" && entity.authentication && !entity.authentication.client_id ? "" : state.oauthClientId;
+        return {
+            id,
+            props: {
+                ...state,
+                name: entity.name ?? state.name,
+                serverIdentifier: entity.server_identifier ?? state.serverIdentifier,
+                serverUrl,
+                icon: icon?.content ?? state.icon,
+                iconBackground: icon?.background ?? state.iconBackground,
+                timeoutSeconds: timeout === undefined ? state.timeoutSeconds : Number(timeout),
+                sseReadTimeoutSeconds: sseReadTimeout === undefined ? state.sseReadTimeoutSeconds : Number(sseReadTimeout),
+                oauthClientId: clientId,
+                authorized,
+                toolNames,
+                authorizationUrl: authorized ? "" : state.authorizationUrl,
+                difyVersion: session.version,
+            },
+        };
+    },
+
+    async update(id: string, olds: DifyMcpToolProviderOutputs, news: DifyMcpToolProviderInputs) {
+        const remoteChanged = REMOTE_FIELDS.some((key) => differs(olds, news, key));
+        const urlChanged = olds.serverUrl !== news.serverUrl;
+        const base: DifyMcpToolProviderOutputs = {
+            ...olds,
+            ...news,
+            oauthRedirectUri: difyMcpOAuthRedirectUri(news.difyUrl),
+        };
+        if (!remoteChanged && (olds.authorized || !news.waitForAuthorization)) {
+            // Only the admin credentials or local knobs changed: nothing to tell Dify.
+            return { outs: base };
+        }
+        const session = await connectWith(news, [news.oauthClientSecret ?? "", olds.oauthClientSecret ?? ""]);
+        base.difyVersion = session.version;
+        base.oauthClientMode = clientModeFor(session.version, news);
+        // Sent only when it changed: Dify 1.10+ rewrites its credentials (dropping the OAuth tokens) whenever
+        // an update carries a client id.
+        const clientChanged =
+            supportsPresetClient(session.version) &&
+            !!news.oauthClientId &&
+            (olds.oauthClientId !== news.oauthClientId ||
+                (olds.oauthClientSecret ?? "") !== (news.oauthClientSecret ?? "") ||
+                olds.oauthClientMode !== "preset-client");
+        if (remoteChanged) {
+            warnAboutRegistration(session.version, news);
+            const body = providerBody(session.version, news, urlChanged ? news.serverUrl : UNCHANGED_URL, clientChanged);
+            await session.put(MCP_ROUTE, { ...body, provider_id: id });
+        }
+        if (urlChanged || clientChanged || !olds.authorized) {
+            // A new URL or client drops the old tokens; an unauthorized provider gets a fresh (5-minute) URL.
+            const state = await authorize(session, id, news);
+            return { outs: { ...base, ...state } };
+        }
+        return { outs: base };
+    },
+
+    async delete(id: string, props: DifyMcpToolProviderOutputs) {
+        const session = await connectWith(props, [props.oauthClientSecret ?? ""]);
+        try {
+            await session.delete(MCP_ROUTE, { provider_id: id });
+        } catch (err) {
+            if (!isDifyNotFound(err)) {
+                throw err;
+            }
+        }
+    },
+};
+
+export interface DifyMcpToolProviderArgs {
+    difyUrl: pulumi.Input<string>;
+    adminEmail: pulumi.Input<string>;
+    /** Kept secret. */
+    adminPassword: pulumi.Input<string>;
+    name: pulumi.Input<string>;
+    serverUrl: pulumi.Input<string>;
+    serverIdentifier: pulumi.Input<string>;
+    icon?: pulumi.Input<string>;
+    iconBackground?: pulumi.Input<string>;
+    timeoutSeconds?: pulumi.Input<number>;
+    sseReadTimeoutSeconds?: pulumi.Input<number>;
+    /** The OAuth app's client id (used by Dify 1.10+). */
+    oauthClientId?: pulumi.Input<string>;
+    /** Kept secret. */
+    oauthClientSecret?: pulumi.Input<string>;
+    waitForAuthorization?: pulumi.Input<boolean>;
+    authorizationTimeoutSeconds?: pulumi.Input<number>;
+    authorizationPollSeconds?: pulumi.Input<number>;
+    authorizationUrlFile?: pulumi.Input<string>;
+}
+
+/** An MCP server registered in Dify, with the OAuth authorization URL a person opens once. */
+export class DifyMcpToolProvider extends pulumi.dynamic.Resource {
+    public readonly providerId!: pulumi.Output<string>;
+    public readonly name!: pulumi.Output<string>;
+    public readonly serverIdentifier!: pulumi.Output<string>;
+    public readonly serverUrl!: pulumi.Output<string>;
+    public readonly authorizationUrl!: pulumi.Output<string>;
+    public readonly authorized!: pulumi.Output<boolean>;
+    public readonly toolNames!: pulumi.Output<string[]>;
+    public readonly oauthClientMode!: pulumi.Output<"preset-client" | "dynamic-registration">;
+    public readonly oauthRedirectUri!: pulumi.Output<string>;
+    public readonly difyVersion!: pulumi.Output<string>;
+
+    constructor(name: string, args: DifyMcpToolProviderArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            difyMcpToolProviderProvider,
+            name,
+            {
+                ...args,
+                adminPassword: pulumi.secret(args.adminPassword),
+                oauthClientSecret: args.oauthClientSecret === undefined ? undefined : pulumi.secret(args.oauthClientSecret),
+                providerId: undefined,
+                authorizationUrl: undefined,
+                authorized: undefined,
+                toolNames: undefined,
+                oauthClientMode: undefined,
+                oauthRedirectUri: undefined,
+                difyVersion: undefined,
+            },
+            { ...opts, additionalSecretOutputs: ["adminPassword", "oauthClientSecret", ...(opts?.additionalSecretOutputs ?? [])] },
+            "dify",
+            "McpToolProvider",
+        );
+    }
+}
+
+/** The name used in the issue; the same resource. */
+export { DifyMcpToolProvider as DifyMcpServer };
