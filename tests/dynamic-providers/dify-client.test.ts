@@ -7,7 +7,9 @@ import {
     difyVersionAtLeast,
     encodeLoginPassword,
     isDifyApiError,
+    maskServerUrl,
     probeDify,
+    resourceInitFailure,
     setupDify,
 } from "../../dynamic-providers/dify-client";
 import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
@@ -29,6 +31,23 @@ describe("Dify versions", () => {
         expect(difyVersionAtLeast("1.11.1", "1.11.2")).toBe(false);
         expect(encodeLoginPassword("1.11.1", "pässword1")).toBe("pässword1");
         expect(encodeLoginPassword("1.11.2", "pässword1")).toBe(Buffer.from("pässword1", "utf8").toString("base64"));
+    });
+});
+
+describe("provider plumbing", () => {
+    it("masks server URLs the way Dify shows them", () => {
+        expect(maskServerUrl("https://mcp.example.com:8443/a/b/mcp?x=1")).toBe("https://mcp.example.com:8443/******");
+        expect(maskServerUrl("https://mcp.example.com/")).toBe("https://mcp.example.com");
+    });
+
+    it("builds init-failure errors the dynamic-provider host turns into ErrorResourceInitFailed (id, properties, reasons)", () => {
+        const error = resourceInitFailure("app-1", { name: "x" }, new Error("model-config failed"));
+        expect({ ...error, message: error.message }).toEqual({
+            id: "app-1",
+            properties: { name: "x" },
+            reasons: ["model-config failed"],
+            message: "model-config failed",
+        });
     });
 });
 

@@ -1,0 +1,338 @@
+// DifyAgentApp: an `agent-chat` app that answers with a Qwen model and calls the MCP server's tools.
+// Name, description and icon are updated with PUT /apps/<id>; model, prompt and tools with
+// POST /apps/<id>/model-config (the whole config each time). For MCP tools Dify references the provider by
+// its server identifier, one entry per tool (there is no "all tools" wildcard).
+// Facts: ../shared/reference/dify-console-api.md section 4.
+import * as pulumi from "@pulumi/pulumi";
+import {
+    checkDifyConnection,
+    connectWith,
+    DifyConnectionInputs,
+    isDifyNotFound,
+    isUnknownInput,
+    normalizeDifyUrl,
+    resourceInitFailure,
+} from "./dify-client";
+import { MCP_SERVER_IDENTIFIER_PATTERN } from "./dify-mcp-provider";
+import { TONGYI_PROVIDER } from "./dify-model-provider";
+
+export const AGENT_STRATEGIES = ["function_call", "react"] as const;
+export type AgentStrategy = (typeof AGENT_STRATEGIES)[number];
+
+export interface DifyAgentAppInputs extends DifyConnectionInputs {
+    name: string;
+    /** At most 400 characters. */
+    description?: string;
+    /** Emoji icon. */
+    icon?: string;
+    iconBackground?: string;
+    /** The agent's instructions (Dify's pre_prompt). */
+    systemPrompt: string;
+    openingStatement?: string;
+    /** Full provider name; default langgenius/tongyi/tongyi. */
+    modelProvider?: string;
+    model?: string;
+    completionParams?: Record<string, number | string | boolean>;
+    /** The MCP provider's server identifier. */
+    mcpServerIdentifier: string;
+    /** MCP tools to attach, by name (the MCP provider's `toolNames` once authorized). */
+    mcpToolNames: string[];
+    strategy?: AgentStrategy;
+    maxIterations?: number;
+    requestTimeoutSeconds?: number;
+}
+
+export interface DifyAgentAppOutputs extends DifyAgentAppInputs {
+    appId: string;
+    /** Where to open the app in Dify's console. */
+    consoleUrl: string;
+    difyVersion: string;
+}
+
+type Failure = { property: string; reason: string };
+
+const DEFAULTS = {
+    description: "",
+    icon: "🤖",
+    iconBackground: "#FFEAD5",
+    openingStatement: "",
+    modelProvider: TONGYI_PROVIDER,
+    model: "qwen-plus",
+    completionParams: {},
+    strategy: "function_call" as AgentStrategy,
+    maxIterations: 5,
+};
+
+export function checkDifyAgentApp(news: Partial<DifyAgentAppInputs>): pulumi.dynamic.CheckResult<DifyAgentAppInputs> {
+    const failures: Failure[] = checkDifyConnection(news);
+    const known = (value: unknown) => value !== undefined && !isUnknownInput(value);
+    if (news.name === undefined || (known(news.name) && String(news.name).trim() === "")) {
+        failures.push({ property: "name", reason: "name is required" });
+    }
+    if (known(news.description) && String(news.description).length > 400) {
+        failures.push({ property: "description", reason: "description must be at most 400 characters" });
+    }
+    if (news.systemPrompt === undefined || (known(news.systemPrompt) && typeof news.systemPrompt !== "string")) {
+        failures.push({ property: "systemPrompt", reason: "systemPrompt is required (the agent's instructions)" });
+    }
+    if (news.mcpServerIdentifier === undefined || (known(news.mcpServerIdentifier) && !MCP_SERVER_IDENTIFIER_PATTERN.test(String(news.mcpServerIdentifier)))) {
+        failures.push({ property: "mcpServerIdentifier", reason: "mcpServerIdentifier must match ^[a-z0-9_-]{1,24}$ (the MCP provider's server identifier)" });
+    }
+    if (news.mcpToolNames === undefined) {
+        failures.push({ property: "mcpToolNames", reason: "mcpToolNames is required: a list of MCP tool names (may be empty before authorization)" });
+    } else if (known(news.mcpToolNames) && (!Array.isArray(news.mcpToolNames) || news.mcpToolNames.some((t) => typeof t !== "string" && !isUnknownInput(t)))) {
+        failures.push({ property: "mcpToolNames", reason: "mcpToolNames must be a list of tool names" });
+    }
+    if (known(news.strategy) && !AGENT_STRATEGIES.includes(news.strategy as AgentStrategy)) {
+        failures.push({ property: "strategy", reason: `strategy must be one of ${AGENT_STRATEGIES.join(", ")}` });
+    }
+    if (known(news.maxIterations) && !(Number.isInteger(news.maxIterations) && (news.maxIterations as number) >= 1 && (news.maxIterations as number) <= 99)) {
+        failures.push({ property: "maxIterations", reason: "maxIterations must be an integer from 1 to 99" });
+    }
+    if (failures.length > 0) {
+        return { failures };
+    }
+    const given = Object.fromEntries(Object.entries(news).filter(([, v]) => v !== undefined)) as unknown as DifyAgentAppInputs;
+    return { inputs: { ...DEFAULTS, ...given, difyUrl: normalizeDifyUrl(news.difyUrl as string) } };
+}
+
+const APP_FIELDS = ["name", "description", "icon", "iconBackground"] as const;
+const CONFIG_FIELDS = [
+    "systemPrompt",
+    "openingStatement",
+    "modelProvider",
+    "model",
+    "completionParams",
+    "mcpServerIdentifier",
+    "mcpToolNames",
+    "strategy",
+    "maxIterations",
+] as const;
+
+function differs(olds: Partial<DifyAgentAppInputs>, news: Partial<DifyAgentAppInputs>, key: keyof DifyAgentAppInputs): boolean {
+    return isUnknownInput(news[key]) || JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null);
+}
+
+export function diffDifyAgentApp(olds: DifyAgentAppOutputs, news: DifyAgentAppInputs): pulumi.dynamic.DiffResult {
+    const replaces = differs(olds, news, "difyUrl") ? ["difyUrl"] : [];
+    const changed = [...APP_FIELDS, ...CONFIG_FIELDS, "adminEmail", "adminPassword"].filter((key) =>
+        differs(olds, news, key as keyof DifyAgentAppInputs),
+    );
+    // App names need not be unique in Dify, so a replacement can create the new app first.
+    return { changes: replaces.length > 0 || changed.length > 0, replaces, deleteBeforeReplace: false };
+}
+
+/** The app's full model config (Dify replaces it as a whole). */
+export function agentModelConfig(inputs: DifyAgentAppInputs): Record<string, unknown> {
+    const identifier = inputs.mcpServerIdentifier;
+    return {
+        model: {
+            provider: inputs.modelProvider ?? DEFAULTS.modelProvider,
+            name: inputs.model ?? DEFAULTS.model,
+            mode: "chat",
+            completion_params: inputs.completionParams ?? {},
+        },
+        pre_prompt: inputs.systemPrompt,
+        prompt_type: "simple",
+        user_input_form: [],
+        opening_statement: inputs.openingStatement ?? "",
+        suggested_questions: [],
+        agent_mode: {
+            enabled: true,
+            strategy: inputs.strategy ?? DEFAULTS.strategy,
+            max_iteration: inputs.maxIterations ?? DEFAULTS.maxIterations,
+            tools: inputs.mcpToolNames.map((tool) => ({
+                provider_type: "mcp",
+                provider_id: identifier,
+                provider_name: identifier,
+                tool_name: tool,
+                tool_label: tool,
+                tool_parameters: {},
+                enabled: true,
+            })),
+        },
+    };
+}
+
+function appBody(inputs: DifyAgentAppInputs): Record<string, unknown> {
+    return {
+        name: inputs.name,
+        description: inputs.description ?? "",
+        icon_type: "emoji",
+        icon: inputs.icon ?? DEFAULTS.icon,
+        icon_background: inputs.iconBackground ?? DEFAULTS.iconBackground,
+    };
+}
+
+export function agentAppConsoleUrl(difyUrl: string, appId: string): string {
+    return `${difyUrl.replace(/\/+$/, "")}/app/${appId}/configuration`;
+}
+
+interface AppDetail {
+    id: string;
+    name?: string;
+    mode?: string;
+    description?: string;
+    icon?: string;
+    icon_background?: string;
+    model_config?: {
+        model?: { provider?: string; name?: string; completion_params?: Record<string, number | string | boolean> } | string;
+        pre_prompt?: string;
+        opening_statement?: string;
+        agent_mode?: AgentMode | string;
+    } | null;
+}
+
+interface AgentMode {
+    strategy?: string;
+    max_iteration?: number;
+    tools?: { provider_type?: string; provider_id?: string; tool_name?: string; enabled?: boolean }[];
+}
+
+function parseMaybeJson<T>(value: T | string | undefined): T | undefined {
+    if (typeof value !== "string") {
+        return value;
+    }
+    try {
+        return JSON.parse(value) as T;
+    } catch {
+        return undefined;
+    }
+}
+
+export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppInputs, DifyAgentAppOutputs> = {
+    async check(_olds: DifyAgentAppInputs, news: DifyAgentAppInputs) {
+        return checkDifyAgentApp(news);
+    },
+
+    async diff(_id: string, olds: DifyAgentAppOutputs, news: DifyAgentAppInputs) {
+        return diffDifyAgentApp(olds, news);
+    },
+
+    async create(inputs: DifyAgentAppInputs) {
+        const session = await connectWith(inputs);
+        // Dify starts the app from a template using the workspace's default LLM: set that first.
+        const app = await session.post<{ id: string }>("/apps", { ...appBody(inputs), mode: "agent-chat" });
+        const outs: DifyAgentAppOutputs = {
+            ...inputs,
+            appId: app.id,
+            consoleUrl: agentAppConsoleUrl(inputs.difyUrl, app.id),
+            difyVersion: session.version,
+        };
+        try {
+            await session.post(`/apps/${app.id}/model-config`, agentModelConfig(inputs));
+        } catch (err) {
+            // The app exists: record it, with the config marked unapplied, so the next `up` updates it.
+            throw resourceInitFailure(app.id, { ...outs, systemPrompt: "", mcpToolNames: [] }, err);
+        }
+        return { id: app.id, outs };
+    },
+
+    async read(id: string, props?: DifyAgentAppOutputs) {
+        const state = props as DifyAgentAppOutputs;
+        const session = await connectWith(state);
+        let app: AppDetail;
+        try {
+            app = await session.get<AppDetail>(`/apps/${id}`);
+        } catch (err) {
+            if (isDifyNotFound(err)) {
+                return {};
+            }
+            throw err;
+        }
+        const config = app.model_config ?? {};
+        const model = parseMaybeJson(config.model);
+        const agentMode = parseMaybeJson<AgentMode>(config.agent_mode) ?? {};
+        const mcpTools = (agentMode.tools ?? []).filter((tool) => tool.provider_type === "mcp");
+        return {
+            id,
+            props: {
+                ...state,
+                name: app.name ?? state.name,
+                description: app.description ?? state.description,
+                icon: app.icon ?? state.icon,
+                iconBackground: app.icon_background ?? state.iconBackground,
+                systemPrompt: config.pre_prompt ?? "",
+                openingStatement: config.opening_statement ?? "",
+                modelProvider: model?.provider ?? "",
+                model: model?.name ?? "",
+                completionParams: model?.completion_params ?? {},
+                mcpServerIdentifier: mcpTools[0]?.provider_id ?? state.mcpServerIdentifier,
+                mcpToolNames: mcpTools.map((tool) => String(tool.tool_name)),
+                strategy: (agentMode.strategy as AgentStrategy | undefined) ?? state.strategy,
+                maxIterations: agentMode.max_iteration ?? state.maxIterations,
+                difyVersion: session.version,
+            },
+        };
+    },
+
+    async update(id: string, olds: DifyAgentAppOutputs, news: DifyAgentAppInputs) {
+        const outs: DifyAgentAppOutputs = { ...olds, ...news, consoleUrl: agentAppConsoleUrl(news.difyUrl, id) };
+        const appChanged = APP_FIELDS.some((key) => differs(olds, news, key));
+        const configChanged = CONFIG_FIELDS.some((key) => differs(olds, news, key));
+        if (!appChanged && !configChanged) {
+            return { outs }; // only the admin credentials changed
+        }
+        const session = await connectWith(news);
+        outs.difyVersion = session.version;
+        if (appChanged) {
+            await session.put(`/apps/${id}`, appBody(news));
+        }
+        if (configChanged) {
+            await session.post(`/apps/${id}/model-config`, agentModelConfig(news));
+        }
+        return { outs };
+    },
+
+    async delete(id: string, props: DifyAgentAppOutputs) {
+        const session = await connectWith(props);
+        try {
+            await session.delete(`/apps/${id}`);
+        } catch (err) {
+            if (!isDifyNotFound(err)) {
+                throw err;
+            }
+        }
+    },
+};
+
+export interface DifyAgentAppArgs {
+    difyUrl: pulumi.Input<string>;
+    adminEmail: pulumi.Input<string>;
+    /** Kept secret. */
+    adminPassword: pulumi.Input<string>;
+    name: pulumi.Input<string>;
+    description?: pulumi.Input<string>;
+    icon?: pulumi.Input<string>;
+    iconBackground?: pulumi.Input<string>;
+    systemPrompt: pulumi.Input<string>;
+    openingStatement?: pulumi.Input<string>;
+    modelProvider?: pulumi.Input<string>;
+    model?: pulumi.Input<string>;
+    completionParams?: pulumi.Input<Record<string, pulumi.Input<number | string | boolean>>>;
+    mcpServerIdentifier: pulumi.Input<string>;
+    mcpToolNames: pulumi.Input<pulumi.Input<string>[]>;
+    strategy?: pulumi.Input<AgentStrategy>;
+    maxIterations?: pulumi.Input<number>;
+}
+
+/** An agent-chat app wired to the MCP server's tools. */
+export class DifyAgentApp extends pulumi.dynamic.Resource {
+    public readonly appId!: pulumi.Output<string>;
+    public readonly consoleUrl!: pulumi.Output<string>;
+    public readonly name!: pulumi.Output<string>;
+    public readonly model!: pulumi.Output<string>;
+    public readonly mcpToolNames!: pulumi.Output<string[]>;
+    public readonly difyVersion!: pulumi.Output<string>;
+
+    constructor(name: string, args: DifyAgentAppArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            difyAgentAppProvider,
+            name,
+            { ...args, adminPassword: pulumi.secret(args.adminPassword), appId: undefined, consoleUrl: undefined, difyVersion: undefined },
+            { ...opts, additionalSecretOutputs: ["adminPassword", ...(opts?.additionalSecretOutputs ?? [])] },
+            "dify",
+            "AgentApp",
+        );
+    }
+}
