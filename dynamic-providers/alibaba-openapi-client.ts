@@ -10,7 +10,7 @@
 // keeps a client or a credential at module level; `createAlibabaApiClient` builds both when a provider method
 // runs, so the serialized closure holds only code.
 import OpenApi, { $OpenApiUtil, OpenApiUtil } from "@alicloud/openapi-core";
-import Credential from "@alicloud/credentials";
+import Credential, { Config as CredentialConfig } from "@alicloud/credentials";
 import * as $dara from "@darabonba/typescript";
 
 /** How the client reaches an API: `host` for the signed `host` header, `protocol` for the URL scheme. */
@@ -287,10 +287,11 @@ function classifyFailure(err: unknown, operation: string, attempts: number, retr
         };
     }
     if (name === "SyntaxError") {
-        // A non-JSON answer (e.g. an HTML error page from a proxy): not an API answer we can act on.
+        // A non-JSON answer: openapi-core fails to parse it before looking at the status, so this is most
+        // likely a gateway's HTML error page (502/504), which is worth another attempt.
         return {
             error: alibabaApiError({ code: "InvalidResponse", apiMessage: `the endpoint did not answer with JSON (${redactSecrets(message)})`, operation, attempts, retriedAfter }),
-            retryable: false,
+            retryable: true,
             retryAfterMs: undefined,
         };
     }
@@ -299,8 +300,9 @@ function classifyFailure(err: unknown, operation: string, attempts: number, retr
             error: alibabaApiError({
                 code: "CredentialsNotFound",
                 apiMessage:
-                    "no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET, " +
-                    `an aliyun CLI profile, OIDC variables or an ECS RAM role (${redactSecrets(message)})`,
+                    "no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET " +
+                    "(or ALICLOUD_ACCESS_KEY/ALICLOUD_SECRET_KEY), an aliyun CLI profile, OIDC variables or an ECS RAM role " +
+                    `(${redactSecrets(message)})`,
                 operation,
                 attempts,
                 retriedAfter,
@@ -339,13 +341,35 @@ function withoutUndefined(query: Readonly<Record<string, QueryValue>>): Record<s
 }
 
 /**
+ * The credential for API calls: Alibaba's default chain (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/_SECURITY_TOKEN],
+ * OIDC role, aliyun CLI profile, ~/.alibabacloud/credentials, ECS RAM role, credentials URI). The alicloud
+ * Pulumi provider also reads ALICLOUD_ACCESS_KEY/ALICLOUD_SECRET_KEY[/ALICLOUD_SECURITY_TOKEN], which the
+ * chain does not know; when only those are set they are used, so both providers sign as the same identity.
+ */
+export function defaultCredential(): Credential {
+    const env = process.env;
+    if (!env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALICLOUD_ACCESS_KEY && env.ALICLOUD_SECRET_KEY) {
+        const securityToken = env.ALICLOUD_SECURITY_TOKEN;
+        return new Credential(
+            new CredentialConfig({
+                type: securityToken ? "sts" : "access_key",
+                accessKeyId: env.ALICLOUD_ACCESS_KEY,
+                accessKeySecret: env.ALICLOUD_SECRET_KEY,
+                securityToken,
+            }),
+        );
+    }
+    return new Credential();
+}
+
+/**
  * Builds a client for one endpoint. Call it inside a provider method (create/read/…): it creates the
  * credential (default chain) and the openapi-core client there, never at module level.
  */
 export function createAlibabaApiClient(options: AlibabaApiClientOptions): AlibabaApiClient {
     const endpoint = parseApiEndpoint(options.endpoint);
     const policy = resolveRetryPolicy(options.retry);
-    const credential = new Credential();
+    const credential = defaultCredential();
     const openApi = new OpenApi(
         new $OpenApiUtil.Config({
             credential,

@@ -412,7 +412,13 @@ export const ramOAuthApplicationProvider: pulumi.dynamic.ResourceProvider<RamOAu
                 extra.clientSecret = secret.AppSecretValue;
             } catch (err) {
                 // Keep create transactional: an app without the secret the user asked for is removed again.
-                await ims.deleteApplication(app.AppId).catch(() => undefined);
+                const removed = await ims.deleteApplication(app.AppId).then(
+                    () => true,
+                    () => false,
+                );
+                if (!removed && err instanceof Error) {
+                    err.message += ` (application ${app.AppId} "${inputs.appName}" was created but could not be removed: delete it in the RAM console)`;
+                }
                 throw err;
             }
         }

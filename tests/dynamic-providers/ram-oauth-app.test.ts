@@ -277,6 +277,13 @@ describe("errors and retries", () => {
         expect((error as Error).message).toContain("Ims.CreateApplication");
     });
 
+    it("retries a refused connection and then reports it", async () => {
+        const { id, outs } = await engineCreate(rawInputs());
+        // Port 1 on loopback: nothing listens there.
+        const error = await provider.call("read", id, { ...outs, endpoint: "http://127.0.0.1:1" }).catch((err: Error) => err);
+        expect((error as Error).message).toMatch(/Ims\.GetApplication failed after 4 attempts: ECONNREFUSED/);
+    });
+
     it("gives up after the configured attempts on persistent 5xx, naming the code", async () => {
         const { id, outs, inputs } = await engineCreate(rawInputs());
         server.injectFault({ kind: "server-error", count: 10, actions: ["GetApplication"] });
@@ -324,6 +331,16 @@ describe("client secret", () => {
         expect(server.appSecrets(id)).toEqual([]);
     });
 
+    it("removes the app again when its secret cannot be created, so a failed create leaves nothing behind", async () => {
+        const raw = rawInputs({ appType: "WebApp" });
+        const inputs = (await provider.call<CheckResponse>("check", {}, raw)).inputs;
+        server.injectFault({ kind: "server-error", count: 10, actions: ["CreateAppSecret"] });
+        const error = await provider.call("create", inputs).catch((err: Error) => err);
+        server.clearFaults();
+        expect((error as Error).message).toContain("Ims.CreateAppSecret failed after 4 attempts");
+        expect(server.applications().filter((app) => app.AppName === raw.appName)).toEqual([]);
+    });
+
     it("turning createSecret off deletes the secret with one write", async () => {
         const raw = rawInputs({ appType: "WebApp" });
         const { id, outs, inputs } = await engineCreate(raw);
@@ -365,6 +382,20 @@ describe("credentials", () => {
         for (const text of [provider.serializedText, JSON.stringify(outs), provider.output()]) {
             expect(text).not.toContain(ACCESS_KEY_SECRET);
             expect(text).not.toContain(ACCESS_KEY_ID);
+        }
+    });
+
+    it("signs with ALICLOUD_ACCESS_KEY/ALICLOUD_SECRET_KEY, the alicloud provider's variables, when only those are set", async () => {
+        const aliased = await startHostedProvider({
+            module: "dynamic-providers/ram-oauth-app",
+            exportName: "ramOAuthApplicationProvider",
+            env: { ALICLOUD_ACCESS_KEY: ACCESS_KEY_ID, ALICLOUD_SECRET_KEY: ACCESS_KEY_SECRET },
+        });
+        try {
+            const created = await aliased.call<{ id: string }>("create", checkRamOAuthAppInputs(rawInputs()).inputs);
+            expect(server.application(created.id)).toBeDefined();
+        } finally {
+            await aliased.close();
         }
     });
 
