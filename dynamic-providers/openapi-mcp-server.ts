@@ -452,4 +452,14 @@ export class OpenApiMcpServer extends pulumi.dynamic.Resource {
             "OpenApiMcpServer",
         );
     }
+
+    /** `urls.mcp`, the Streamable HTTP endpoint to register in Dify. */
+    get mcpUrl(): pulumi.Output<string> {
+        return this.urls.apply((urls) => {
+            if (!urls?.mcp) {
+                throw new Error("the OpenAPI MCP API returned no urls.mcp for this server");
+            }
+            return urls.mcp;
+        });
+    }
 }
