@@ -189,6 +189,12 @@ interface AgentMode {
     tools?: { provider_type?: string; provider_id?: string; tool_name?: string; enabled?: boolean }[];
 }
 
+/** Dify adds `stop: []` to saved completion params; an empty stop list is no drift. */
+function withoutDefaultStop(params: Record<string, unknown>): Record<string, number | string | boolean> {
+    const { stop, ...rest } = params;
+    return (Array.isArray(stop) && stop.length === 0 ? rest : params) as Record<string, number | string | boolean>;
+}
+
 function parseMaybeJson<T>(value: T | string | undefined): T | undefined {
     if (typeof value !== "string") {
         return value;
@@ -256,7 +262,7 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
                 openingStatement: config.opening_statement ?? "",
                 modelProvider: model?.provider ?? "",
                 model: model?.name ?? "",
-                completionParams: model?.completion_params ?? {},
+                completionParams: withoutDefaultStop(model?.completion_params ?? {}),
                 mcpServerIdentifier: mcpTools[0]?.provider_id ?? state.mcpServerIdentifier,
                 mcpToolNames: mcpTools.map((tool) => String(tool.tool_name)),
                 strategy: (agentMode.strategy as AgentStrategy | undefined) ?? state.strategy,

@@ -1231,7 +1231,13 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                 }
             }
         }
-        app.modelConfig = JSON.parse(JSON.stringify(req.json)) as Record<string, unknown>;
+        const saved = JSON.parse(JSON.stringify(req.json)) as Record<string, unknown>;
+        // ModelConfigManager.validate_model_completion_params adds an empty stop list.
+        const params = (saved.model as { completion_params: Record<string, unknown> }).completion_params;
+        if (params.stop === undefined) {
+            params.stop = [];
+        }
+        app.modelConfig = saved;
         return { body: { result: "success" } };
     });
 
