@@ -775,15 +775,17 @@ export function sleepMs(ms: number): Promise<void> {
     return sleep(ms);
 }
 
-/** Dify's mask of a server URL on read: scheme://host, plus "/******" when the URL has a path. */
+/**
+ * Dify's mask of a server URL on read: `{scheme}://{netloc}`, plus "/******" when the URL has a path. Parsed
+ * like Python's urlparse (an explicit default port stays, unlike WHATWG URL's `host`).
+ */
 export function maskServerUrl(url: string): string {
-    try {
-        const parsed = new URL(url);
-        const base = `${parsed.protocol}//${parsed.host}`;
-        return parsed.pathname && parsed.pathname !== "/" ? `${base}/******` : base;
-    } catch {
+    const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(url);
+    if (!match) {
         return url;
     }
+    const base = `${match[1]}://${match[2]}`;
+    return match[3] && match[3] !== "/" ? `${base}/******` : base;
 }
 
 /** The redirect URI Dify uses for MCP OAuth (register it in the OAuth app): CONSOLE_API_URL + callback path. */

@@ -38,6 +38,7 @@ describe("provider plumbing", () => {
     it("masks server URLs the way Dify shows them", () => {
         expect(maskServerUrl("https://mcp.example.com:8443/a/b/mcp?x=1")).toBe("https://mcp.example.com:8443/******");
         expect(maskServerUrl("https://mcp.example.com/")).toBe("https://mcp.example.com");
+        expect(maskServerUrl("https://mcp.example.com:443/mcp")).toBe("https://mcp.example.com:443/******");
     });
 
     it("builds init-failure errors the dynamic-provider host turns into ErrorResourceInitFailed (id, properties, reasons)", () => {

@@ -198,10 +198,13 @@ const TONGYI_MODELS: ModelDefinition[] = [
     { model: "text-embedding-v4", type: "text-embedding", features: [] },
 ];
 
+/** MCPToolProvider.masked_server_url: urlparse's scheme://netloc, plus "/******" when there is a path. */
 function maskUrl(url: string): string {
-    const parsed = new URL(url);
-    const base = `${parsed.protocol}//${parsed.host}`;
-    return parsed.pathname && parsed.pathname !== "/" ? `${base}/******` : base;
+    const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(url);
+    if (!match) {
+        return url;
+    }
+    return match[3] && match[3] !== "/" ? `${match[1]}://${match[2]}/******` : `${match[1]}://${match[2]}`;
 }
 
 function maskSecret(value: string): string {
