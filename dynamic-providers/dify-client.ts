@@ -6,6 +6,7 @@
 // every function reachable from the provider object. So this module uses plain functions and object literals
 // (no classes, no `this`, no custom Error subclasses) and creates sessions inside provider methods.
 import axios, { AxiosResponse } from "axios";
+import { createHash } from "crypto";
 import { Readable } from "stream";
 
 export const CONSOLE_API_PREFIX = "/console/api";
@@ -478,8 +479,25 @@ export function encodeLoginPassword(version: string, password: string): string {
 }
 
 /**
+ * Logins that failed in this process, shared by every serialized provider (each has its own copy of this
+ * module, hence globalThis). Key: URL, email and a hash of the password; value: the error message.
+ */
+function failedLogins(): Map<string, string> {
+    const holder = globalThis as typeof globalThis & { __difyFailedLogins?: Map<string, string> };
+    holder.__difyFailedLogins ??= new Map<string, string>();
+    return holder.__difyFailedLogins;
+}
+
+function loginKey(endpoint: DifyEndpoint, credentials: DifyCredentials): string {
+    const digest = createHash("sha256").update(credentials.password, "utf8").digest("hex");
+    return `${endpoint.url.replace(/\/+$/, "")}|${credentials.email.toLowerCase()}|${digest}`;
+}
+
+/**
  * Logs in once, the way the instance's version expects, and returns a session. A failed login is never
- * retried: Dify locks the account for a day (LOGIN_LOCKOUT_DURATION) after 5 failed attempts.
+ * retried: Dify locks the account for a day (LOGIN_LOCKOUT_DURATION) after 5 failed attempts, and a
+ * `pulumi refresh` reads every Dify resource in one process, so credentials that failed once are not sent
+ * again by any resource in this process.
  */
 export async function connectToDify(
     endpoint: DifyEndpoint,
@@ -493,6 +511,13 @@ export async function connectToDify(
     if (probe.setupStep !== "finished") {
         throw new Error(`Dify at ${endpoint.url} is not set up yet (no admin account): create the DifyAdmin resource first.`);
     }
+    const key = loginKey(endpoint, credentials);
+    const earlier = failedLogins().get(key);
+    if (earlier !== undefined) {
+        const err = new Error(`${earlier} (Not sent again: these credentials already failed in this run.)`) as DifyApiError;
+        Object.assign(err, { name: "DifyApiError", status: 401, code: "authentication_failed", difyMessage: earlier, method: "POST", path: "/login" });
+        throw err;
+    }
 
     const login = await send(endpoint, "POST", "/login", {
         body: { email: credentials.email, password: encodedPassword, remember_me: true },
@@ -505,7 +530,11 @@ export async function connectToDify(
             ? ". Dify has locked this account after repeated failed logins (24 h by default); wait, or clear the " +
               `Redis key login_error_rate_limit:${credentials.email} on the Dify host.`
             : `. Not retried: Dify locks an account after 5 failed logins. Check the admin email and password for ${endpoint.url} (Dify ${version}).`;
-        throw makeDifyApiError("POST", "/login", login.status, description, secrets, hint);
+        const failure = makeDifyApiError("POST", "/login", login.status, description, secrets, hint);
+        if (login.status !== 0 && login.status < 500) {
+            failedLogins().set(key, failure.message);
+        }
+        throw failure;
     }
 
     const tokens: TokenState = { access: "", refresh: "", csrf: "", accessCookie: "", refreshCookie: "", csrfCookie: "" };

@@ -188,6 +188,10 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyMcpToolProvider against Dify %s
         expect((error as Error).message).not.toContain(wrong);
         expect(server.count({ route: "POST /login" })).toBe(1);
         expect(server.count({ kind: "write" })).toBe(0);
+        // Other resources in the same provider process (a refresh reads them all) do not try them again.
+        const again = await host.call("read", "any-id", { ...desired(server.url, { adminPassword: wrong }) }).catch((e: Error) => e);
+        expect((again as Error).message).toMatch(/HTTP 401 authentication_failed.*Not sent again: these credentials already failed in this run/);
+        expect(server.count({ route: "POST /login" })).toBe(1);
         expect(host.output()).not.toContain(wrong);
         expect(host.output()).not.toContain(ADMIN.password);
     });
