@@ -243,14 +243,14 @@ export interface DifyAdminArgs {
 
 /** The first Dify admin: sets Dify up, or adopts an instance already set up with these credentials. */
 export class DifyAdmin extends pulumi.dynamic.Resource {
-    public readonly difyUrl!: pulumi.Output<string>;
-    public readonly email!: pulumi.Output<string>;
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly difyUrl: pulumi.Output<string>;
+    declare public readonly email: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     /** Secret. */
-    public readonly password!: pulumi.Output<string>;
-    public readonly difyVersion!: pulumi.Output<string>;
-    public readonly setupMode!: pulumi.Output<"created" | "adopted">;
-    public readonly loginVerified!: pulumi.Output<boolean>;
+    declare public readonly password: pulumi.Output<string>;
+    declare public readonly difyVersion: pulumi.Output<string>;
+    declare public readonly setupMode: pulumi.Output<"created" | "adopted">;
+    declare public readonly loginVerified: pulumi.Output<boolean>;
 
     constructor(name: string, args: DifyAdminArgs, opts?: pulumi.CustomResourceOptions) {
         super(

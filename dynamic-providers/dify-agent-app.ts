@@ -324,18 +324,26 @@ export interface DifyAgentAppArgs {
 
 /** An agent-chat app wired to the MCP server's tools. */
 export class DifyAgentApp extends pulumi.dynamic.Resource {
-    public readonly appId!: pulumi.Output<string>;
-    public readonly consoleUrl!: pulumi.Output<string>;
-    public readonly name!: pulumi.Output<string>;
-    public readonly model!: pulumi.Output<string>;
-    public readonly mcpToolNames!: pulumi.Output<string[]>;
-    public readonly difyVersion!: pulumi.Output<string>;
+    declare public readonly appId: pulumi.Output<string>;
+    declare public readonly consoleUrl: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
+    declare public readonly model: pulumi.Output<string>;
+    declare public readonly mcpToolNames: pulumi.Output<string[]>;
+    declare public readonly difyVersion: pulumi.Output<string>;
 
     constructor(name: string, args: DifyAgentAppArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             difyAgentAppProvider,
             name,
-            { ...args, adminPassword: pulumi.secret(args.adminPassword), appId: undefined, consoleUrl: undefined, difyVersion: undefined },
+            {
+                ...args,
+                adminPassword: pulumi.secret(args.adminPassword),
+                // Every declared output must be a key here, or it never becomes a property.
+                model: args.model,
+                appId: undefined,
+                consoleUrl: undefined,
+                difyVersion: undefined,
+            },
             { ...opts, additionalSecretOutputs: ["adminPassword", ...(opts?.additionalSecretOutputs ?? [])] },
             "dify",
             "AgentApp",

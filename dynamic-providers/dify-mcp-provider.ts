@@ -450,16 +450,16 @@ export interface DifyMcpToolProviderArgs {
 
 /** An MCP server registered in Dify, with the OAuth authorization URL a person opens once. */
 export class DifyMcpToolProvider extends pulumi.dynamic.Resource {
-    public readonly providerId!: pulumi.Output<string>;
-    public readonly name!: pulumi.Output<string>;
-    public readonly serverIdentifier!: pulumi.Output<string>;
-    public readonly serverUrl!: pulumi.Output<string>;
-    public readonly authorizationUrl!: pulumi.Output<string>;
-    public readonly authorized!: pulumi.Output<boolean>;
-    public readonly toolNames!: pulumi.Output<string[]>;
-    public readonly oauthClientMode!: pulumi.Output<"preset-client" | "dynamic-registration">;
-    public readonly oauthRedirectUri!: pulumi.Output<string>;
-    public readonly difyVersion!: pulumi.Output<string>;
+    declare public readonly providerId: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
+    declare public readonly serverIdentifier: pulumi.Output<string>;
+    declare public readonly serverUrl: pulumi.Output<string>;
+    declare public readonly authorizationUrl: pulumi.Output<string>;
+    declare public readonly authorized: pulumi.Output<boolean>;
+    declare public readonly toolNames: pulumi.Output<string[]>;
+    declare public readonly oauthClientMode: pulumi.Output<"preset-client" | "dynamic-registration">;
+    declare public readonly oauthRedirectUri: pulumi.Output<string>;
+    declare public readonly difyVersion: pulumi.Output<string>;
 
     constructor(name: string, args: DifyMcpToolProviderArgs, opts?: pulumi.CustomResourceOptions) {
         super(

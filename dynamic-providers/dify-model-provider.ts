@@ -426,13 +426,13 @@ export interface DifyModelProviderArgs {
 
 /** The Tongyi (Qwen) model provider in Dify: plugin, DashScope credential and default models. */
 export class DifyModelProvider extends pulumi.dynamic.Resource {
-    public readonly providerName!: pulumi.Output<string>;
-    public readonly credentialId!: pulumi.Output<string>;
-    public readonly llmModel!: pulumi.Output<string>;
-    public readonly embeddingModel!: pulumi.Output<string>;
-    public readonly pluginUniqueIdentifier!: pulumi.Output<string>;
-    public readonly pluginInstalledByPulumi!: pulumi.Output<boolean>;
-    public readonly difyVersion!: pulumi.Output<string>;
+    declare public readonly providerName: pulumi.Output<string>;
+    declare public readonly credentialId: pulumi.Output<string>;
+    declare public readonly llmModel: pulumi.Output<string>;
+    declare public readonly embeddingModel: pulumi.Output<string>;
+    declare public readonly pluginUniqueIdentifier: pulumi.Output<string>;
+    declare public readonly pluginInstalledByPulumi: pulumi.Output<boolean>;
+    declare public readonly difyVersion: pulumi.Output<string>;
 
     constructor(name: string, args: DifyModelProviderArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -442,6 +442,9 @@ export class DifyModelProvider extends pulumi.dynamic.Resource {
                 ...args,
                 adminPassword: pulumi.secret(args.adminPassword),
                 dashscopeApiKey: pulumi.secret(args.dashscopeApiKey),
+                // Every declared output must be a key here, or it never becomes a property.
+                llmModel: args.llmModel,
+                embeddingModel: args.embeddingModel,
                 providerName: undefined,
                 credentialId: undefined,
                 pluginUniqueIdentifier: undefined,
