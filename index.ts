@@ -42,6 +42,8 @@ const host = new DifyHost("dify", {
     vswitchId: network.vswitchId,
     securityGroupId: securityGroup.securityGroupId,
     instanceType: placement.instanceType,
+    instanceCpuCores: placement.cpuCoreCount,
+    instanceMemoryGib: placement.memorySize,
     imageId: resolveImageId(settings, placement.instanceType),
     imageFromLookup: settings.imageId === undefined,
     instanceChargeType: settings.instanceChargeType,

@@ -10,6 +10,9 @@ export interface DifyHostArgs {
     vswitchId: pulumi.Input<string>;
     securityGroupId: pulumi.Input<string>;
     instanceType: pulumi.Input<string>;
+    /** vCPUs and memory (GiB) of the instance type as the region reports them; tagged for the policy pack. */
+    instanceCpuCores?: pulumi.Input<number>;
+    instanceMemoryGib?: pulumi.Input<number>;
     imageId: pulumi.Input<string>;
     /** True when `imageId` came from a family lookup: later lookups must not rebuild the system disk. */
     imageFromLookup: boolean;
@@ -147,8 +150,15 @@ export class DifyHost extends pulumi.ComponentResource {
                 internetMaxBandwidthOut: 0,
                 keyName: keyPair?.keyPairName,
                 userData: this.bootstrap.userData.apply((text) => Buffer.from(text, "utf8").toString("base64")),
-                // The release tag is on the instance for operators and for the policy pack's version rule.
-                tags: pulumi.all([tags ?? {}, args.difyVersion]).apply(([base, version]) => ({ ...base, "dify-version": version })),
+                // The release tag and the size are on the instance for operators and for the policy pack's rules.
+                tags: pulumi
+                    .all([tags ?? {}, args.difyVersion, args.instanceCpuCores, args.instanceMemoryGib])
+                    .apply(([base, version, cpus, memory]) => ({
+                        ...base,
+                        "dify-version": version,
+                        ...(cpus !== undefined ? { "cpu-cores": String(cpus) } : {}),
+                        ...(memory !== undefined ? { "memory-gib": String(memory) } : {}),
+                    })),
             },
             {
                 parent: this,

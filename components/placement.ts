@@ -14,6 +14,8 @@ export interface InstanceTypeOffer {
 export interface Placement {
     instanceType: string;
     zoneId: string;
+    cpuCoreCount: number;
+    memorySize: number;
 }
 
 export interface PlacementRequest {
@@ -59,7 +61,7 @@ export function choosePlacement(offers: InstanceTypeOffer[], request: PlacementR
                 `dify-mcp-stack:zoneId "${request.zoneId}" does not offer ${request.instanceType}; allowed zones: ${offer.availabilityZones.join(", ") || "none"}`,
             );
         }
-        return { instanceType: offer.id, zoneId };
+        return { instanceType: offer.id, zoneId, cpuCoreCount: offer.cpuCoreCount, memorySize: offer.memorySize };
     }
     for (const preferred of request.preferences) {
         const offer = byId.get(preferred);
@@ -68,7 +70,7 @@ export function choosePlacement(offers: InstanceTypeOffer[], request: PlacementR
         }
         const zoneId = zoneFor(offer, request.zoneId);
         if (zoneId) {
-            return { instanceType: offer.id, zoneId };
+            return { instanceType: offer.id, zoneId, cpuCoreCount: offer.cpuCoreCount, memorySize: offer.memorySize };
         }
     }
     const where = request.zoneId ? `zone ${request.zoneId}` : request.region;

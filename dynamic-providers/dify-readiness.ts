@@ -136,7 +136,7 @@ export class DifyReadiness extends pulumi.dynamic.Resource {
             name,
             { pollIntervalSeconds: 15, ...args, setupStep: undefined, difyVersion: undefined },
             opts,
-            "dify-mcp-stack",
+            "dify",
             "DifyReadiness",
         );
     }

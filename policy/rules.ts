@@ -17,8 +17,14 @@ export const SECURITY_GROUP_RULE = "alicloud:ecs/securityGroupRule:SecurityGroup
 export const ECS_INSTANCE = "alicloud:ecs/instance:Instance";
 export const OSS_BUCKET = "alicloud:oss/bucket:Bucket";
 export const OSS_BUCKET_ACL = "alicloud:oss/bucketAcl:BucketAcl";
-/** Every `pulumi.dynamic.Resource` has this type; the kind of object is told by its properties. */
+/** A `pulumi.dynamic.Resource` registered without a module and type name has this type. */
 export const DYNAMIC_RESOURCE = "pulumi-nodejs:dynamic:Resource";
+/** The project's dynamic resources register as `pulumi-nodejs:dynamic/<module>:<Type>`. */
+export const NAMED_DYNAMIC_RESOURCE_PREFIX = "pulumi-nodejs:dynamic/";
+
+export function isDynamicResource(type: string): boolean {
+    return type === DYNAMIC_RESOURCE || type.startsWith(NAMED_DYNAMIC_RESOURCE_PREFIX);
+}
 
 export const MIN_VCPU = 2;
 export const MIN_MEMORY_GIB = 4;
@@ -254,11 +260,11 @@ export interface OAuthAppProps {
 }
 
 /**
- * Dynamic resources all share one type token; the RAM OAuth app is the one whose properties include
- * `protocolVersion`, `scopes` and `appType`.
+ * The RAM OAuth app is the dynamic resource whose properties include `protocolVersion`, `scopes` and `appType`
+ * (told by its properties, so an app registered under another type name is still checked).
  */
 export function isOAuthApp(type: string, props: Record<string, unknown>): boolean {
-    return type === DYNAMIC_RESOURCE && "protocolVersion" in props && "scopes" in props && "appType" in props;
+    return isDynamicResource(type) && "protocolVersion" in props && "scopes" in props && "appType" in props;
 }
 
 /** Returns why the OAuth app cannot serve the MCP server, or undefined when it can. */

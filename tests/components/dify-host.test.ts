@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
 import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
 import { DifyHost, DifyHostArgs } from "../../components/dify-host";
 
@@ -59,8 +60,8 @@ describe("DifyHost", () => {
     });
 
     it("keeps the user data and INIT_PASSWORD secret", async () => {
-        expect(await host.bootstrap.userData.isSecret).toBe(true);
-        expect(await host.initPassword.isSecret).toBe(true);
+        expect(await pulumi.isSecret(host.bootstrap.userData)).toBe(true);
+        expect(await pulumi.isSecret(host.initPassword)).toBe(true);
         expect(await valueOf(host.initPassword)).toBe(MOCK_INIT_PASSWORD);
     });
 

@@ -43,6 +43,8 @@ describe("the program (index.ts)", () => {
     it("opens SSH to the admin CIDR only and tags everything with the stack and extra tags", () => {
         const ssh = registered.filter((r) => r.type === "alicloud:ecs/securityGroupRule:SecurityGroupRule" && r.inputs.portRange === "22/22");
         expect(ssh.map((r) => r.inputs.cidrIp)).toEqual(["192.0.2.0/24"]);
+        const instance = registered.find((r) => r.type === "alicloud:ecs/instance:Instance");
+        expect(instance?.inputs.tags).toMatchObject({ "dify-version": "1.14.1", "cpu-cores": "2", "memory-gib": "4" });
         const vpc = registered.find((r) => r.type === "alicloud:vpc/network:Network");
         expect(vpc?.inputs.tags).toMatchObject({ team: "platform", stack: "test", "managed-by": "pulumi" });
     });

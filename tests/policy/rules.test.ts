@@ -186,6 +186,12 @@ describe("RAM OAuth app (dynamic resource)", () => {
         ]);
     });
 
+    it("checks the app registered under the project's own type name", async () => {
+        const type = "pulumi-nodejs:dynamic/alibaba:RamOAuthApplication";
+        expect(await violations(type, app({}))).toEqual([]);
+        expect(await violations(type, app({ scopes: ["openid"] }))).toHaveLength(1);
+    });
+
     it("ignores other dynamic resources", async () => {
         expect(await violations(DYNAMIC_RESOURCE, { __provider: "x", difyUrl: "http://127.0.0.1", scopes: [] })).toEqual([]);
     });
