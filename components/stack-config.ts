@@ -1,3 +1,5 @@
+import { compareDifyVersions } from "../dynamic-providers/dify-client";
+
 /**
  * Typed, validated stack settings. `index.ts` reads them from Pulumi config; the user-data preview script reads
  * them from the stack's YAML file. Both go through `parseStackSettings`, so a bad value fails the same way at
@@ -114,25 +116,9 @@ const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const NAME_PREFIX_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
 const INSTANCE_TYPE_PATTERN = /^ecs\.[a-z0-9-]+\.[a-z0-9]+$/;
 
-/** Parses "a.b.c" or "a.b.c-suffix" into numbers; undefined when it is not a release tag. */
-export function parseDifyVersion(tag: string): [number, number, number] | undefined {
-    const match = DIFY_TAG_PATTERN.exec(tag);
-    return match ? [Number(match[1]), Number(match[2]), Number(match[3])] : undefined;
-}
-
-/** Compares two release tags by their numeric part (a `-fix.1` suffix is a later fix, not a pre-release). */
-export function compareDifyVersions(a: string, b: string): number {
-    const left = parseDifyVersion(a);
-    const right = parseDifyVersion(b);
-    if (!left || !right) {
-        throw new Error(`not a Dify release tag: ${left ? b : a}`);
-    }
-    for (let i = 0; i < 3; i++) {
-        if (left[i] !== right[i]) {
-            return left[i] - right[i];
-        }
-    }
-    return 0;
+/** True for a Dify release tag as the bootstrap fetches it: "1.14.1", "1.10.1-fix.1" (no "v"). */
+export function isDifyReleaseTag(tag: string): boolean {
+    return DIFY_TAG_PATTERN.test(tag);
 }
 
 /** True for a well-formed IPv4 CIDR such as 203.0.113.0/24. */
@@ -375,7 +361,7 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     }
 
     const difyVersion = r.string("difyVersion", d.difyVersion);
-    if (!parseDifyVersion(difyVersion)) {
+    if (!isDifyReleaseTag(difyVersion)) {
         r.problem("difyVersion", `is "${difyVersion}"; allowed: a Dify release tag without "v", ${MIN_DIFY_VERSION} or later, e.g. 1.14.1`);
     } else if (compareDifyVersions(difyVersion, MIN_DIFY_VERSION) < 0) {
         r.problem("difyVersion", `is "${difyVersion}"; allowed: ${MIN_DIFY_VERSION} or later (MCP tools arrived in 1.6, OAuth to MCP servers in 1.8.0)`);

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import axios from "axios";
+import { probeDify } from "./dify-client";
 
 /** What the readiness check waits for. */
 export interface DifyReadinessInputs {
@@ -49,45 +49,21 @@ export function diffDifyReadiness(olds: DifyReadinessOutputs, news: DifyReadines
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: false };
 }
 
-/** Describes a failed probe for the final error: what was last seen. */
-function describeProbeFailure(error: unknown): string {
-    if (axios.isAxiosError(error)) {
-        if (error.response) {
-            const body = typeof error.response.data === "string" ? error.response.data : JSON.stringify(error.response.data);
-            return `HTTP ${error.response.status} ${error.response.statusText}: ${String(body).slice(0, 200)}`;
-        }
-        return error.code ? `${error.code}: ${error.message}` : error.message;
-    }
-    return error instanceof Error ? error.message : String(error);
-}
-
-/** Polls GET <difyUrl>/console/api/setup until Dify answers with its setup step. */
+/** Waits for GET <difyUrl>/console/api/setup through the one Dify client; a timeout says what was last seen. */
 async function waitForDify(inputs: DifyReadinessInputs): Promise<{ setupStep: string; difyVersion: string }> {
-    const deadline = Date.now() + inputs.timeoutSeconds * 1000;
-    let lastSeen = "no answer yet";
-    for (;;) {
-        try {
-            const response = await axios.get<{ step?: unknown }>(`${inputs.difyUrl}${SETUP_PATH}`, {
-                timeout: 10_000,
-                maxRedirects: 0,
-                headers: { Accept: "application/json" },
-            });
-            if (typeof response.data?.step === "string") {
-                const version = response.headers["x-version"];
-                return { setupStep: response.data.step, difyVersion: typeof version === "string" ? version : "" };
-            }
-            lastSeen = `HTTP ${response.status} without a setup step: ${JSON.stringify(response.data).slice(0, 200)}`;
-        } catch (error) {
-            lastSeen = describeProbeFailure(error);
-        }
-        if (Date.now() + inputs.pollIntervalSeconds * 1000 > deadline) {
-            throw new Error(
-                `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}. ` +
-                    `The bootstrap logs to /var/log/dify-bootstrap.log on instance ${inputs.instanceId}; ` +
-                    `raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again.`,
-            );
-        }
-        await new Promise((resolve) => setTimeout(resolve, inputs.pollIntervalSeconds * 1000));
+    try {
+        const probe = await probeDify(
+            { url: inputs.difyUrl, requestTimeoutMs: 10_000 },
+            { waitSeconds: inputs.timeoutSeconds, pollSeconds: inputs.pollIntervalSeconds },
+        );
+        return { setupStep: probe.setupStep, difyVersion: probe.version };
+    } catch (error) {
+        const lastSeen = error instanceof Error ? error.message : String(error);
+        throw new Error(
+            `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}. ` +
+                `The bootstrap logs to /var/log/dify-bootstrap.log on instance ${inputs.instanceId}; ` +
+                `raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again.`,
+        );
     }
 }
 

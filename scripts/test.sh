@@ -25,6 +25,16 @@ echo "test.sh: node $(node --version), npm $(npm --version)" >&2
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
+# The policy pack is its own npm project (pulumi preview --policy-pack policy loads it from there).
+if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_modules/.package-lock.json ]; then
+    npm ci --prefix policy --no-audit --no-fund
+fi
+# The end-to-end suite runs the real Pulumi engine: the CLI on PATH, or one built from Go modules (about
+# 5 minutes the first time, cached in .cache/pulumi afterwards). The workflow tests lint with actionlint.
+bash "$ROOT/scripts/pulumi-cli.sh"
+bash "$ROOT/scripts/install-actionlint.sh"
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
 
 if [ "$#" -gt 0 ]; then
     npm run build --silent

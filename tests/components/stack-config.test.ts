@@ -6,7 +6,6 @@ import {
     CONFIG_DEFAULTS,
     CONFIG_NAMESPACE,
     StackConfigError,
-    compareDifyVersions,
     instanceTypeSizeFromName,
     parseStackSettings,
 } from "../../components/stack-config";
@@ -132,8 +131,9 @@ describe("helpers", () => {
         expect(instanceTypeSizeFromName("ecs.hfc7.large")).toBeUndefined();
     });
 
-    it("orders release tags numerically", () => {
-        expect(compareDifyVersions("1.10.0", "1.9.2")).toBeGreaterThan(0);
-        expect(compareDifyVersions("1.8.0", "1.8.0")).toBe(0);
+    it("orders release tags numerically, a hotfix tag after its release", () => {
+        expect(parse({ difyVersion: "1.10.0" }).warnings).toEqual([]);
+        expect(parse({ difyVersion: "1.9.10" }).warnings).toHaveLength(1);
+        expect(parse({ difyVersion: "1.8.0-fix.1" }).warnings).toHaveLength(1);
     });
 });

@@ -33,7 +33,7 @@ describe("DifyReadiness under the engine's serialization", () => {
         const server = await startSetupProbeServer({ failuresBeforeReady: 1_000_000 });
         try {
             await expect(provider.call("create", inputs(server.url, { timeoutSeconds: 1, pollIntervalSeconds: 0.05 }))).rejects.toThrow(
-                /did not answer GET \/console\/api\/setup within 1s; last seen: HTTP 502 Bad Gateway.*dify-bootstrap\.log/s,
+                /did not answer GET \/console\/api\/setup within 1s; last seen: .*HTTP 502.*Bad Gateway.*dify-bootstrap\.log/s,
             );
         } finally {
             await server.close();
@@ -43,7 +43,7 @@ describe("DifyReadiness under the engine's serialization", () => {
     it("reports a refused connection as the last thing seen", async () => {
         await expect(
             provider.call("create", inputs("http://127.0.0.1:9", { timeoutSeconds: 1, pollIntervalSeconds: 0.1 })),
-        ).rejects.toThrow(/last seen: ECONNREFUSED/);
+        ).rejects.toThrow(/last seen: .*ECONNREFUSED/);
     });
 
     it("rejects bad inputs at check time, naming the field", async () => {
