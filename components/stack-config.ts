@@ -175,12 +175,13 @@ export function isAvoidedFamily(instanceType: string, architecture: CpuArchitect
     return burstable || (arm && architecture !== "arm64");
 }
 
-class Reader {
+/** Reads typed values, collecting a problem (key + allowed values) for each bad one. */
+export class ConfigReader {
     readonly problems: string[] = [];
 
     constructor(private readonly source: ConfigSource) {}
 
-    private key(name: string): string {
+    key(name: string): string {
         return `${CONFIG_NAMESPACE}:${name}`;
     }
 
@@ -280,7 +281,7 @@ export const CONFIG_DEFAULTS = {
  * accepted-but-risky values (Dify 1.8–1.9).
  */
 export function parseStackSettings(source: ConfigSource, context: { stack: string; region?: string }): ParsedStackSettings {
-    const r = new Reader(source);
+    const r = new ConfigReader(source);
     const warnings: string[] = [];
     const d = CONFIG_DEFAULTS;
 

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
 import { DifyHost, DifyHostArgs } from "../../components/dify-host";
 
-vi.mock("../../dynamic-providers/dify-readiness", () => import("./readiness-stub"));
+vi.mock("../../dynamic-providers/dify-readiness", () => import("./dynamic-stubs"));
 
 const baseArgs: DifyHostArgs = {
     namePrefix: "dify-test",

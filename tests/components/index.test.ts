@@ -1,20 +1,40 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { MOCK_EIP_ADDRESS, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
+import { MOCK_ADMIN_PASSWORD, MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
+import { STUB_OUTPUTS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
 
-vi.mock("../../dynamic-providers/dify-readiness", () => import("./readiness-stub"));
+// The real dynamic resources cannot be serialized from inside vitest (see dynamic-stubs.ts).
+vi.mock("../../dynamic-providers/dify-readiness", async (original) => ({ ...(await original()), DifyReadiness: (await import("./dynamic-stubs")).DifyReadiness }));
+vi.mock("../../dynamic-providers/ram-oauth-app", async (original) => ({ ...(await original()), RamOAuthApplication: (await import("./dynamic-stubs")).RamOAuthApplication }));
+vi.mock("../../dynamic-providers/openapi-mcp-server", async (original) => ({ ...(await original()), OpenApiMcpServer: (await import("./dynamic-stubs")).OpenApiMcpServer }));
+vi.mock("../../dynamic-providers/dify-admin", async (original) => ({ ...(await original()), DifyAdmin: (await import("./dynamic-stubs")).DifyAdmin }));
+vi.mock("../../dynamic-providers/dify-model-provider", async (original) => ({ ...(await original()), DifyModelProvider: (await import("./dynamic-stubs")).DifyModelProvider }));
+vi.mock("../../dynamic-providers/dify-mcp-provider", async (original) => ({ ...(await original()), DifyMcpToolProvider: (await import("./dynamic-stubs")).DifyMcpToolProvider }));
+vi.mock("../../dynamic-providers/dify-agent-app", async (original) => ({ ...(await original()), DifyAgentApp: (await import("./dynamic-stubs")).DifyAgentApp }));
 
 type Program = Record<string, pulumi.Output<unknown>>;
 
+const DASHSCOPE_KEY = "sk-test-0123456789abcdef";
 let registered: RegisteredResource[];
 let program: Program;
 
+function stubbed(typeName: string): Record<string, unknown> {
+    const found = registered.filter((r) => r.type === `${STUB_TYPE_PREFIX}${typeName}`);
+    expect(found, typeName).toHaveLength(1);
+    return found[0].inputs;
+}
+
 beforeAll(async () => {
-    pulumi.runtime.setAllConfig({
-        "alicloud:region": "cn-hangzhou",
-        "dify-mcp-stack:adminCidr": "192.0.2.0/24",
-        "dify-mcp-stack:tags": JSON.stringify(["team=platform"]),
-    });
+    pulumi.runtime.setAllConfig(
+        {
+            "alicloud:region": "cn-hangzhou",
+            "dify-mcp-stack:adminCidr": "192.0.2.0/24",
+            "dify-mcp-stack:tags": JSON.stringify(["team=platform"]),
+            "dify-mcp-stack:adminEmail": "ops@example.com",
+            "dify-mcp-stack:dashscopeApiKey": DASHSCOPE_KEY,
+        },
+        ["dify-mcp-stack:dashscopeApiKey"],
+    );
     registered = installMocks({
         instanceTypes: [
             { id: "ecs.t6-c1m2.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-a"] },
@@ -22,16 +42,26 @@ beforeAll(async () => {
         ],
     });
     program = (await import("../../index")) as unknown as Program;
-    await valueOf(program.mcpOAuthCallbackUrl);
+    await valueOf(program.agentAppId);
     await settle();
 });
 
 describe("the program (index.ts)", () => {
-    it("exports what users need", async () => {
+    it("exports what users and the smoke test need", async () => {
         expect(await valueOf(program.difyUrl)).toBe(`http://${MOCK_EIP_ADDRESS}`);
         expect(await valueOf(program.mcpOAuthCallbackUrl)).toBe(`http://${MOCK_EIP_ADDRESS}/console/api/mcp/oauth/callback`);
         expect(await valueOf(program.publicIp)).toBe(MOCK_EIP_ADDRESS);
         expect(await valueOf(program.instanceId)).toBe("dify-instance-id");
+        expect(await valueOf(program.difyAdminEmail)).toBe("ops@example.com");
+        expect(await valueOf(program.agentAppId)).toBe("app-uuid");
+        expect(await valueOf(program.mcpAuthorizationUrl)).toMatch(/^https:\/\/signin\.aliyun\.com\//);
+        expect(await valueOf(program.mcpServerUrl)).toBe((STUB_OUTPUTS.OpenApiMcpServer.urls as { mcp: string }).mcp);
+    });
+
+    it("keeps the admin password and the DashScope key secret", async () => {
+        expect(await pulumi.isSecret(program.difyAdminPassword)).toBe(true);
+        expect(await valueOf(program.difyAdminPassword)).toBe(MOCK_ADMIN_PASSWORD);
+        expect(stubbed("DifyModelProvider").dashscopeApiKey).toBe(DASHSCOPE_KEY);
     });
 
     it("picks the first preferred instance type the region offers, and builds the vSwitch in its zone", async () => {
@@ -47,5 +77,28 @@ describe("the program (index.ts)", () => {
         expect(instance?.inputs.tags).toMatchObject({ "dify-version": "1.14.1", "cpu-cores": "2", "memory-gib": "4" });
         const vpc = registered.find((r) => r.type === "alicloud:vpc/network:Network");
         expect(vpc?.inputs.tags).toMatchObject({ team: "platform", stack: "test", "managed-by": "pulumi" });
+    });
+
+    it("registers Dify's callback on the RAM app and binds the MCP server to the app", () => {
+        const app = stubbed("RamOAuthApplication");
+        expect(app.consoleApiUrl).toBe(`http://${MOCK_EIP_ADDRESS}`);
+        expect(app.appName).toBe("dify-mcp-test");
+        expect(app.appType).toBe("NativeApp");
+        const server = stubbed("OpenApiMcpServer");
+        expect(server.oauthClientId).toBe(STUB_OUTPUTS.RamOAuthApplication.appId);
+        expect(server.name).toBe("dify-test");
+        expect(server.site).toBe("china");
+    });
+
+    it("wires Dify to the MCP server's Streamable HTTP URL with the RAM app as the preset client", () => {
+        const admin = stubbed("DifyAdmin");
+        expect(admin).toMatchObject({ difyUrl: `http://${MOCK_EIP_ADDRESS}`, email: "ops@example.com", initPassword: MOCK_INIT_PASSWORD });
+        const tools = stubbed("DifyMcpToolProvider");
+        expect(tools.serverUrl).toBe((STUB_OUTPUTS.OpenApiMcpServer.urls as { mcp: string }).mcp);
+        expect(tools.oauthClientId).toBe(STUB_OUTPUTS.RamOAuthApplication.appId);
+        expect(tools.serverIdentifier).toBe("aliyun-openapi");
+        const agent = stubbed("DifyAgentApp");
+        expect(agent.mcpServerIdentifier).toBe("aliyun-openapi");
+        expect(agent.difyUrl).toBe(`http://${MOCK_EIP_ADDRESS}`);
     });
 });

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { STUB_OUTPUTS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
 
 /** A resource the program registered, as Pulumi's mock monitor saw it. */
 export interface RegisteredResource {
@@ -32,6 +33,7 @@ function unwrapSecrets(value: unknown): unknown {
 
 export const MOCK_EIP_ADDRESS = "198.51.100.23";
 export const MOCK_INIT_PASSWORD = "Init-Pass=word/&12";
+export const MOCK_ADMIN_PASSWORD = "AdminPassw0rdGenerated99";
 
 /**
  * Installs Pulumi mocks that record every registered resource and answer the alicloud lookups. Must be called
@@ -44,12 +46,15 @@ export function installMocks(answers: LookupAnswers = {}): RegisteredResource[] 
             newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
                 registered.push({ type: args.type, name: args.name, inputs: unwrapSecrets(args.inputs) as Record<string, unknown> });
                 const state: Record<string, unknown> = { ...args.inputs };
+                if (args.type.startsWith(STUB_TYPE_PREFIX)) {
+                    Object.assign(state, STUB_OUTPUTS[args.type.slice(STUB_TYPE_PREFIX.length)]);
+                }
                 switch (args.type) {
                     case "alicloud:ecs/eipAddress:EipAddress":
                         state.ipAddress = MOCK_EIP_ADDRESS;
                         break;
                     case "random:index/randomPassword:RandomPassword":
-                        state.result = MOCK_INIT_PASSWORD;
+                        state.result = args.name.includes("admin") ? MOCK_ADMIN_PASSWORD : MOCK_INIT_PASSWORD;
                         break;
                     case "alicloud:vpc/switch:Switch":
                         state.zoneId = args.inputs.zoneId;
