@@ -19,6 +19,7 @@ log() {
 }
 
 # retry ATTEMPTS DELAY_SECONDS COMMAND...: runs COMMAND until it succeeds or ATTEMPTS are used up.
+# bash ignores `set -e` inside a command run as a condition, so retried functions check each step themselves.
 retry() {
     local attempts=$1 delay=$2 n=1
     shift 2
@@ -188,21 +189,21 @@ install_docker_ubuntu() {
     # shellcheck disable=SC1091
     codename=$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")
     install -m 0755 -d /etc/apt/keyrings
-    curl -fsSL --max-time 60 "$mirror/linux/ubuntu/gpg" -o /etc/apt/keyrings/docker.asc
+    curl -fsSL --max-time 60 "$mirror/linux/ubuntu/gpg" -o /etc/apt/keyrings/docker.asc || return 1
     chmod a+r /etc/apt/keyrings/docker.asc
     printf 'deb [arch=%s signed-by=/etc/apt/keyrings/docker.asc] %s/linux/ubuntu %s stable\n' \
         "$(dpkg --print-architecture)" "$mirror" "$codename" >/etc/apt/sources.list.d/docker.list
-    apt-get -o DPkg::Lock::Timeout=600 update -q
+    apt-get -o DPkg::Lock::Timeout=600 update -q || return 1
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
         docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin git openssl curl
 }
 
 install_docker_alinux() {
     local mirror=$1
-    dnf config-manager --add-repo="$mirror/linux/centos/docker-ce.repo"
+    dnf config-manager --add-repo="$mirror/linux/centos/docker-ce.repo" || return 1
     sed -i "s+https://mirrors.aliyun.com/docker-ce+$mirror+" /etc/yum.repos.d/docker-ce.repo
     # docker-ce has no $releasever=3 tree; the adapter maps Alibaba Cloud Linux 3 to 8.
-    dnf -y install dnf-plugin-releasever-adapter --repo alinux3-plus
+    dnf -y install dnf-plugin-releasever-adapter --repo alinux3-plus || return 1
     dnf -y install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin git openssl curl
 }
 
@@ -256,9 +257,9 @@ fetch_dify() {
     else
         rm -rf "$target"
         tmp=$(mktemp -d)
-        curl -fsSL --retry 3 --max-time 900 "https://github.com/langgenius/dify/archive/refs/tags/$tag.tar.gz" -o "$tmp/dify.tar.gz"
+        curl -fsSL --retry 3 --max-time 900 "https://github.com/langgenius/dify/archive/refs/tags/$tag.tar.gz" -o "$tmp/dify.tar.gz" || return 1
         mkdir -p "$target"
-        tar -xzf "$tmp/dify.tar.gz" -C "$target" --strip-components=1
+        tar -xzf "$tmp/dify.tar.gz" -C "$target" --strip-components=1 || return 1
         rm -rf "$tmp"
         log "fetched Dify $tag as a release tarball"
     fi
