@@ -36,9 +36,19 @@ bash "$ROOT/scripts/install-actionlint.sh"
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 
+status=0
+rm -f .cache/test-results.json
 if [ "$#" -gt 0 ]; then
     npm run build --silent
-    npx vitest run "$@"
+    npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/test-results.json "$@" || status=$?
 else
-    npm test
+    npm test || status=$?
 fi
+# One plain closing line with the counts (vitest's own summary is not in a form CI reads).
+if [ -f .cache/test-results.json ]; then
+    node -e '
+        const r = require(process.argv[1]);
+        console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+    ' "$ROOT/.cache/test-results.json"
+fi
+exit "$status"
