@@ -11,8 +11,9 @@ import {
     diffOpenApiMcpServer,
 } from "../../dynamic-providers/openapi-mcp-server";
 import { UNKNOWN_VALUE } from "../../dynamic-providers/alibaba-openapi-client";
-import { HostedProvider, startHostedProvider } from "../harness/engine-provider";
-import { AlibabaApiServer, StoredMcpServer, startAlibabaApiServer } from "../servers/alibaba-api-server";
+import { HostedProvider } from "../harness/engine-provider";
+import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../servers/alibaba-provider-fixture";
+import { AlibabaApiServer, StoredMcpServer } from "../servers/alibaba-api-server";
 
 const ACCESS_KEY_ID = "LTAI5tMcpProviderTest";
 const ACCESS_KEY_SECRET = "mcp-provider-test-secret-2b8d4f6a1c";
@@ -22,24 +23,20 @@ let server: AlibabaApiServer;
 let provider: HostedProvider;
 let nameCounter = 0;
 
+let fixture: AlibabaProviderFixture | undefined;
+
 beforeAll(async () => {
-    server = await startAlibabaApiServer({ accessKeyId: ACCESS_KEY_ID, accessKeySecret: ACCESS_KEY_SECRET });
-    provider = await startHostedProvider({
+    fixture = await startAlibabaProviderFixture({
         module: "dynamic-providers/openapi-mcp-server",
         exportName: "openApiMcpServerProvider",
-        env: {
-            ALIBABA_CLOUD_ACCESS_KEY_ID: ACCESS_KEY_ID,
-            ALIBABA_CLOUD_ACCESS_KEY_SECRET: ACCESS_KEY_SECRET,
-            ALIBABA_API_RETRY_MAX_ATTEMPTS: "4",
-            ALIBABA_API_RETRY_BASE_DELAY_MS: "1",
-            ALIBABA_API_RETRY_MAX_DELAY_MS: "5",
-        },
+        accessKeyId: ACCESS_KEY_ID,
+        accessKeySecret: ACCESS_KEY_SECRET,
     });
+    ({ server, provider } = fixture);
 });
 
 afterAll(async () => {
-    await provider?.close();
-    await server?.close();
+    await fixture?.close();
 });
 
 function rawInputs(overrides: OpenApiMcpServerRawInputs = {}): OpenApiMcpServerRawInputs {

@@ -14,7 +14,8 @@ import {
 } from "../../dynamic-providers/ram-oauth-app";
 import { UNKNOWN_VALUE } from "../../dynamic-providers/alibaba-openapi-client";
 import { HostedProvider, startHostedProvider } from "../harness/engine-provider";
-import { AlibabaApiServer, startAlibabaApiServer } from "../servers/alibaba-api-server";
+import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../servers/alibaba-provider-fixture";
+import { AlibabaApiServer } from "../servers/alibaba-api-server";
 
 const ACCESS_KEY_ID = "LTAI5tRamProviderTest";
 const ACCESS_KEY_SECRET = "ram-provider-test-secret-7f3a9c1e5b";
@@ -23,24 +24,20 @@ let server: AlibabaApiServer;
 let provider: HostedProvider;
 let nameCounter = 0;
 
+let fixture: AlibabaProviderFixture | undefined;
+
 beforeAll(async () => {
-    server = await startAlibabaApiServer({ accessKeyId: ACCESS_KEY_ID, accessKeySecret: ACCESS_KEY_SECRET });
-    provider = await startHostedProvider({
+    fixture = await startAlibabaProviderFixture({
         module: "dynamic-providers/ram-oauth-app",
         exportName: "ramOAuthApplicationProvider",
-        env: {
-            ALIBABA_CLOUD_ACCESS_KEY_ID: ACCESS_KEY_ID,
-            ALIBABA_CLOUD_ACCESS_KEY_SECRET: ACCESS_KEY_SECRET,
-            ALIBABA_API_RETRY_MAX_ATTEMPTS: "4",
-            ALIBABA_API_RETRY_BASE_DELAY_MS: "1",
-            ALIBABA_API_RETRY_MAX_DELAY_MS: "5",
-        },
+        accessKeyId: ACCESS_KEY_ID,
+        accessKeySecret: ACCESS_KEY_SECRET,
     });
+    ({ server, provider } = fixture);
 });
 
 afterAll(async () => {
-    await provider?.close();
-    await server?.close();
+    await fixture?.close();
 });
 
 function rawInputs(overrides: RamOAuthAppRawInputs = {}): RamOAuthAppRawInputs {
