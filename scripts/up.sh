@@ -38,4 +38,24 @@ if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
     export PULUMI_BACKEND_URL="file://$ROOT/.pulumi-state"
 fi
 pulumi stack select --create "$stack" --secrets-provider passphrase
+
+# Resource provider plugins at the versions package-lock.json pins. env.sh turns automatic downloads off (tests
+# must not reach out), so a deployment installs them explicitly; this needs access to Pulumi's plugin host.
+for package in alicloud random; do
+    version=$(node -p "require('./package-lock.json').packages['node_modules/@pulumi/$package'].version")
+    if ! pulumi plugin ls 2>/dev/null | grep -Eq "^$package +resource +$version( |$)"; then
+        pulumi plugin install resource "$package" "$version" || {
+            echo "up.sh: could not install the $package $version provider plugin; install it with" \
+                "'pulumi plugin install resource $package $version' on a machine that reaches Pulumi's plugin host" >&2
+            exit 1
+        }
+    fi
+done
+
+# The DashScope key may come from the environment instead of `pulumi config set --secret`; it goes in
+# through stdin, never on a command line.
+if [ -n "${DASHSCOPE_API_KEY:-}" ] && ! pulumi config get dashscopeApiKey --stack "$stack" >/dev/null 2>&1; then
+    printf '%s' "$DASHSCOPE_API_KEY" | pulumi config set --secret dashscopeApiKey --stack "$stack"
+fi
+
 pulumi up --stack "$stack" "$@"
