@@ -4,7 +4,7 @@ import { DifyNetwork } from "./components/network";
 import { DifySecurityGroup } from "./components/security-group";
 import { DifyHost } from "./components/dify-host";
 import { resolveImageId, resolvePlacement } from "./components/placement";
-import { parseStackSettings } from "./components/stack-config";
+import { StackConfigError, parseStackSettings } from "./components/stack-config";
 import { parseIntegrationSettings } from "./components/integration-config";
 import { RamOAuthApplication } from "./dynamic-providers/ram-oauth-app";
 import { OpenApiMcpServer } from "./dynamic-providers/openapi-mcp-server";
@@ -14,12 +14,22 @@ import { DifyMcpToolProvider } from "./dynamic-providers/dify-mcp-provider";
 import { DifyAgentApp } from "./dynamic-providers/dify-agent-app";
 
 // Read and validate every setting first, so a bad value fails `pulumi preview` before anything is planned.
+// A RunError prints just the message (every problem, each naming its key), without a stack trace.
 const config = new pulumi.Config();
-const { settings, warnings } = parseStackSettings(
-    { get: (key) => config.get(key) },
-    { stack: pulumi.getStack(), region: new pulumi.Config("alicloud").get("region") ?? process.env.ALICLOUD_REGION },
+function validated<T>(parse: () => T): T {
+    try {
+        return parse();
+    } catch (error) {
+        throw error instanceof StackConfigError ? new pulumi.RunError(error.message) : error;
+    }
+}
+const { settings, warnings } = validated(() =>
+    parseStackSettings(
+        { get: (key) => config.get(key) },
+        { stack: pulumi.getStack(), region: new pulumi.Config("alicloud").get("region") ?? process.env.ALICLOUD_REGION },
+    ),
 );
-const integration = parseIntegrationSettings({ get: (key) => config.get(key) }, { stack: pulumi.getStack() });
+const integration = validated(() => parseIntegrationSettings({ get: (key) => config.get(key) }, { stack: pulumi.getStack() }));
 const dashscopeApiKey = config.requireSecret("dashscopeApiKey");
 for (const warning of warnings) {
     pulumi.log.warn(warning);

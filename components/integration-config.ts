@@ -11,7 +11,7 @@ import { AlibabaCloudSite, McpApiSelection } from "../dynamic-providers/openapi-
 export interface IntegrationSettings {
     oauthAppName: string;
     oauthAppType: RamOAuthAppType;
-    oauthAccessTokenValidity?: number;
+    oauthAccessTokenValidity: number;
     oauthRefreshTokenValidity?: number;
     imsEndpoint?: string;
     mcpServerName: string;
@@ -35,6 +35,7 @@ export interface IntegrationSettings {
 
 export const INTEGRATION_DEFAULTS = {
     oauthAppType: DEFAULT_RAM_OAUTH_APP_TYPE,
+    oauthAccessTokenValidity: 3600,
     mcpSite: "china",
     adminName: "Admin",
     llmModel: "qwen-plus",
@@ -108,11 +109,17 @@ export function parseIntegrationSettings(source: ConfigSource, context: { stack:
         r.problem("mcpServerName", `is "${mcpServerName}"; allowed: 3-16 lowercase letters, digits, "_" and "-", not starting with a digit`);
     }
 
+    // 0 (the declared default) means the API's default for the app type.
+    const refreshTokenValidity = r.integer("oauthRefreshTokenValidity", 0, 0, 31536000);
+    if (refreshTokenValidity > 0 && refreshTokenValidity < 7200) {
+        r.problem("oauthRefreshTokenValidity", `is "${refreshTokenValidity}"; allowed: a whole number from 7200 to 31536000, or 0 for the default`);
+    }
+
     const settings: IntegrationSettings = {
         oauthAppName: r.string("oauthAppName", `dify-mcp-${context.stack}`),
         oauthAppType: r.oneOf("oauthAppType", RAM_OAUTH_APP_TYPES, d.oauthAppType),
-        oauthAccessTokenValidity: r.integer("oauthAccessTokenValidity", undefined, 900, 10800),
-        oauthRefreshTokenValidity: r.integer("oauthRefreshTokenValidity", undefined, 7200, 31536000),
+        oauthAccessTokenValidity: r.integer("oauthAccessTokenValidity", d.oauthAccessTokenValidity, 900, 10800),
+        oauthRefreshTokenValidity: refreshTokenValidity > 0 ? refreshTokenValidity : undefined,
         imsEndpoint: r.string("imsEndpoint"),
         mcpServerName,
         mcpApis: mcpApisFrom(r),

@@ -327,7 +327,9 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     const systemDiskSize = r.integer("systemDiskSize", d.systemDiskSize, 40, 500);
     const dataDiskCategory = r.oneOf("dataDiskCategory", DISK_CATEGORIES, d.dataDiskCategory);
     const dataDiskSize = r.integer("dataDiskSize", d.dataDiskSize, 20, 32768);
-    const dataDiskSnapshotRetentionDays = r.integer("dataDiskSnapshotRetentionDays", undefined, 1, 65536);
+    // 0 (the declared default) means no snapshot policy.
+    const snapshotRetention = r.integer("dataDiskSnapshotRetentionDays", 0, 0, 65536);
+    const dataDiskSnapshotRetentionDays = snapshotRetention > 0 ? snapshotRetention : undefined;
     const protectDataDisk = r.boolean("protectDataDisk", d.protectDataDisk);
     const eipBandwidthMbps = r.integer("eipBandwidthMbps", d.eipBandwidthMbps, 1, 200);
 
