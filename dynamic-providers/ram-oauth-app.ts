@@ -329,6 +329,13 @@ function outputsFromApplication(app: ImsApplication | undefined, inputs: RamOAut
         if (app.IsMultiTenant !== undefined) outputs.isMultiTenant = app.IsMultiTenant;
         if (app.SecretRequired !== undefined) outputs.secretRequired = app.SecretRequired;
     }
+    // The engine's dynamic-provider host converts outputs with protobuf's Struct.fromJavaScript, which throws
+    // "Unexpected struct type" on an undefined value (e.g. no clientSecret on a NativeApp): leave such keys out.
+    for (const key of Object.keys(outputs) as (keyof RamOAuthAppOutputs)[]) {
+        if (outputs[key] === undefined) {
+            delete outputs[key];
+        }
+    }
     return outputs;
 }
 
