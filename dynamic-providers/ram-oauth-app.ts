@@ -83,13 +83,21 @@ export type RamOAuthAppRawInputs = Partial<RamOAuthAppInputs> & { appName?: stri
 export interface RamOAuthAppOutputs extends RamOAuthAppInputs {
     /** The OAuth client id. */
     appId: string;
-    accountId?: string;
-    isMultiTenant?: boolean;
-    secretRequired?: boolean;
+    // The optional outputs are null (not left out) when there is no value: see OPTIONAL_OUTPUTS.
+    accountId?: string | null;
+    isMultiTenant?: boolean | null;
+    secretRequired?: boolean | null;
     /** Present when createSecret: the AppSecretId, and the client secret itself (a Pulumi secret). */
-    clientSecretId?: string;
-    clientSecret?: string;
+    clientSecretId?: string | null;
+    clientSecret?: string | null;
 }
+
+/**
+ * Outputs that may have no value. They are reported as null rather than left out: during a preview the SDK
+ * reads an output the engine did not report as unknown, so a NativeApp's missing clientSecret would show every
+ * resource that uses it (the Dify MCP registration, and through its tools the agent app) as changing.
+ */
+const OPTIONAL_OUTPUTS: readonly string[] = ["accountId", "isMultiTenant", "secretRequired", "clientSecretId", "clientSecret"];
 
 /** Output properties the Resource class marks secret. */
 export const RAM_OAUTH_APP_SECRET_OUTPUTS = ["clientSecret"] as const;
@@ -330,10 +338,14 @@ function outputsFromApplication(app: ImsApplication | undefined, inputs: RamOAut
         if (app.SecretRequired !== undefined) outputs.secretRequired = app.SecretRequired;
     }
     // The engine's dynamic-provider host converts outputs with protobuf's Struct.fromJavaScript, which throws
-    // "Unexpected struct type" on an undefined value (e.g. no clientSecret on a NativeApp): leave such keys out.
-    for (const key of Object.keys(outputs) as (keyof RamOAuthAppOutputs)[]) {
-        if (outputs[key] === undefined) {
-            delete outputs[key];
+    // "Unexpected struct type" on an undefined value (e.g. no clientSecret on a NativeApp).
+    const record = outputs as unknown as Record<string, unknown>;
+    for (const key of OPTIONAL_OUTPUTS) {
+        record[key] ??= null;
+    }
+    for (const key of Object.keys(record)) {
+        if (record[key] === undefined) {
+            delete record[key];
         }
     }
     return outputs;
@@ -552,12 +564,12 @@ export class RamOAuthApplication extends pulumi.dynamic.Resource {
     declare public readonly protocolVersion: pulumi.Output<string>;
     declare public readonly createSecret: pulumi.Output<boolean>;
     declare public readonly endpoint: pulumi.Output<string>;
-    declare public readonly accountId: pulumi.Output<string | undefined>;
-    declare public readonly isMultiTenant: pulumi.Output<boolean | undefined>;
-    declare public readonly secretRequired: pulumi.Output<boolean | undefined>;
-    declare public readonly clientSecretId: pulumi.Output<string | undefined>;
+    declare public readonly accountId: pulumi.Output<string | null | undefined>;
+    declare public readonly isMultiTenant: pulumi.Output<boolean | null | undefined>;
+    declare public readonly secretRequired: pulumi.Output<boolean | null | undefined>;
+    declare public readonly clientSecretId: pulumi.Output<string | null | undefined>;
     /** The OAuth client secret when `createSecret`; always a Pulumi secret. */
-    declare public readonly clientSecret: pulumi.Output<string | undefined>;
+    declare public readonly clientSecret: pulumi.Output<string | null | undefined>;
 
     constructor(name: string, args: RamOAuthApplicationArgs, opts?: pulumi.CustomResourceOptions) {
         const redirectUris =
