@@ -27,6 +27,7 @@ const TONGYI = "langgenius/tongyi/tongyi";
 const MCP_ROUTE = "/workspaces/current/tool-provider/mcp";
 const ALL_RESOURCES = Object.values(E2E_RESOURCES).sort();
 const STEP_TIMEOUT = 180_000;
+const ROTATED_DASHSCOPE_KEY = "sk-e2e-rotated-dashscope-key-93d1";
 
 let servers: E2eServers;
 let stack: E2eStack;
@@ -162,7 +163,7 @@ describe("the e2e stack under the real Pulumi engine", () => {
         expect(outputs.difyAdminPassword).toBe("[secret]");
     }, STEP_TIMEOUT);
 
-    it("3. a second up changes nothing and calls no write API", async () => {
+    it("3. a second up changes nothing and calls no write API, and a preview plans nothing", async () => {
         const up = await stack.up();
         const summary = summaryOf(up);
         expectOperations(summary, {});
@@ -171,6 +172,10 @@ describe("the e2e stack under the real Pulumi engine", () => {
         expect(up.calls.writes, up.writesDescribed).toBe(0);
         const [latest] = await stack.history();
         expect(latest).toMatchObject({ kind: "update", result: "succeeded", resourceChanges: { same: ALL_RESOURCES.length + 1 } });
+        // What a pull request's preview shows for an unchanged stack: nothing.
+        const preview = await stack.preview();
+        expect(summaryOf(preview).changeSummary).toEqual({ same: ALL_RESOURCES.length + 1 });
+        expect(preview.calls.writes).toBe(0);
     }, STEP_TIMEOUT);
 
     it("4a. an updatable setting shows exactly that property in preview --diff, and up updates it in place", async () => {
@@ -253,6 +258,25 @@ describe("the e2e stack under the real Pulumi engine", () => {
         expect(servers.alibaba.appSecrets(app.AppId)).toEqual([]);
         expect(servers.alibaba.mcpServers()).toEqual([expect.objectContaining({ id: serverId, oauthClientId: app.AppId })]);
         expect(mcpProvider()).toMatchObject({ clientId: app.AppId, clientSecret: "" });
+        // A NativeApp has no client secret; a preview must still see every output as known and plan nothing.
+        expect(summaryOf(await stack.preview()).changeSummary).toEqual({ same: ALL_RESOURCES.length + 1 });
+    }, STEP_TIMEOUT);
+
+    it("4e. rotating the DashScope key (a secret) updates the Dify credential in place", async () => {
+        const [credential] = servers.dify.modelCredentials.get(TONGYI)?.items ?? [];
+        assertSucceeded(await stack.run(["config", "set", "--secret", "dashscopeApiKey", ROTATED_DASHSCOPE_KEY]));
+
+        // The engine masks both values, so the plan names the resource but cannot show the property.
+        const preview = await stack.preview();
+        expectOperations(summaryOf(preview), { [E2E_RESOURCES.models]: "update" });
+        expect(preview.calls.writes).toBe(0);
+
+        const up = await stack.up();
+        expectOperations(summaryOf(up), { [E2E_RESOURCES.models]: "update" });
+        expect(up.writesDescribed).toBe("PUT /workspaces/current/model-providers/<path>/credentials×1");
+        expect(servers.dify.modelCredentials.get(TONGYI)?.items).toEqual([
+            { id: credential.id, name: credential.name, credentials: { ...credential.credentials, dashscope_api_key: ROTATED_DASHSCOPE_KEY } },
+        ]);
     }, STEP_TIMEOUT);
 
     it("5. objects deleted out of band show up in refresh as deletions and the next up re-creates them", async () => {
@@ -289,6 +313,7 @@ describe("the e2e stack under the real Pulumi engine", () => {
         const secrets = {
             "OAuth client secret": issuedClientSecret,
             "DashScope API key": E2E_SECRETS.dashscopeApiKey,
+            "rotated DashScope API key": ROTATED_DASHSCOPE_KEY,
             "Dify admin password": E2E_SECRETS.adminPassword,
             "Alibaba AccessKey secret": E2E_SECRETS.accessKeySecret,
         };
