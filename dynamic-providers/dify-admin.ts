@@ -2,6 +2,7 @@
 // INIT_PASSWORD) and /setup, or adopts an instance that is already set up when the given credentials log in.
 // Dify has no route to undo setup, so deleting this resource leaves the account in place.
 import * as pulumi from "@pulumi/pulumi";
+import { engineSafeProvider } from "./engine-values";
 import {
     checkDifyUrl,
     connectToDify,
@@ -113,7 +114,7 @@ interface Profile {
     email?: string;
 }
 
-export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs, DifyAdminOutputs> = {
+export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs, DifyAdminOutputs> = engineSafeProvider({
     async check(_olds: DifyAdminInputs, news: DifyAdminInputs) {
         return checkDifyAdmin(news);
     },
@@ -224,7 +225,7 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
     async delete() {
         // Dify cannot be "un-set-up" through its API; the admin account stays. Nothing to call.
     },
-};
+});
 
 export interface DifyAdminArgs {
     /** Dify's web address, e.g. http://47.1.2.3 (no path). */

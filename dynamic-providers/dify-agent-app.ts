@@ -4,6 +4,7 @@
 // its server identifier, one entry per tool (there is no "all tools" wildcard).
 // Facts: ../shared/reference/dify-console-api.md section 4.
 import * as pulumi from "@pulumi/pulumi";
+import { engineSafeProvider } from "./engine-values";
 import {
     checkDifyConnection,
     connectWith,
@@ -206,7 +207,7 @@ function parseMaybeJson<T>(value: T | string | undefined): T | undefined {
     }
 }
 
-export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppInputs, DifyAgentAppOutputs> = {
+export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppInputs, DifyAgentAppOutputs> = engineSafeProvider({
     async check(_olds: DifyAgentAppInputs, news: DifyAgentAppInputs) {
         return checkDifyAgentApp(news);
     },
@@ -300,7 +301,7 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
             }
         }
     },
-};
+});
 
 export interface DifyAgentAppArgs {
     difyUrl: pulumi.Input<string>;

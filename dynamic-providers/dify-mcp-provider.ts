@@ -6,6 +6,7 @@
 // Facts: ../shared/reference/dify-console-api.md section 2.
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
+import { engineSafeProvider } from "./engine-values";
 import {
     checkDifyConnection,
     connectWith,
@@ -295,7 +296,7 @@ async function authorize(session: DifyConsole, providerId: string, inputs: DifyM
     );
 }
 
-export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMcpToolProviderInputs, DifyMcpToolProviderOutputs> = {
+export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMcpToolProviderInputs, DifyMcpToolProviderOutputs> = engineSafeProvider({
     async check(_olds: DifyMcpToolProviderInputs, news: DifyMcpToolProviderInputs) {
         return checkDifyMcpToolProvider(news);
     },
@@ -424,7 +425,7 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
             }
         }
     },
-};
+});
 
 export interface DifyMcpToolProviderArgs {
     difyUrl: pulumi.Input<string>;

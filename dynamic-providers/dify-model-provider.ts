@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { engineSafeProvider } from "./engine-values";
 import {
     checkDifyConnection,
     connectWith,
@@ -280,7 +281,7 @@ export function obfuscateDashscopeKey(token: string): string {
     return token.length <= 8 ? "*".repeat(20) : token.slice(0, 6) + "*".repeat(12) + token.slice(-2);
 }
 
-export const difyModelProviderProvider: pulumi.dynamic.ResourceProvider<DifyModelProviderInputs, DifyModelProviderOutputs> = {
+export const difyModelProviderProvider: pulumi.dynamic.ResourceProvider<DifyModelProviderInputs, DifyModelProviderOutputs> = engineSafeProvider({
     async check(_olds: DifyModelProviderInputs, news: DifyModelProviderInputs) {
         return checkDifyModelProvider(news);
     },
@@ -403,7 +404,7 @@ export const difyModelProviderProvider: pulumi.dynamic.ResourceProvider<DifyMode
         }
         // Dify has no route to clear default models; they stay pointing at the (now unconfigured) provider.
     },
-};
+});
 
 export interface DifyModelProviderArgs {
     difyUrl: pulumi.Input<string>;

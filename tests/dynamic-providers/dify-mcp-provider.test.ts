@@ -212,6 +212,18 @@ describe("DifyMcpToolProvider failures after the provider exists (Dify 1.14.1)",
         expect(host.output()).toContain("Authorize Dify's MCP server \"aliyun-openapi\"");
     });
 
+    it("reads back a provider registered without a preset client, with nothing the engine's protobuf rejects", async () => {
+        const inputs = await checked(
+            desired(server.url, { oauthClientId: undefined, name: "No preset client", serverIdentifier: "no-client", serverUrl: "https://other.example.com/mcp" }),
+        );
+        const created = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs);
+        const read = await host.call<{ id: string; props: DifyMcpToolProviderOutputs }>("read", created.id, created.outs);
+        expect(read.id).toBe(created.id);
+        expect(read.props.serverIdentifier).toBe("no-client");
+        expect(read.props.oauthClientId ?? "").toBe("");
+        await host.call("delete", created.id, read.props);
+    });
+
     it("reports a preset client that Dify dropped after a failed connection as drift", async () => {
         const [record] = server.mcpProviders.values();
         record.clientId = "";

@@ -12,6 +12,12 @@ const requireFromString = require(require.resolve("require-from-string", {
     paths: [require.resolve("@pulumi/pulumi")],
 }));
 
+// The real host answers the engine through protobuf Structs (google-protobuf's Struct.fromJavaScript), which
+// throws on values JSON would quietly drop, such as undefined. Results go through the same conversion here.
+const { Struct } = require(require.resolve("google-protobuf/google/protobuf/struct_pb", {
+    paths: [require.resolve("@pulumi/pulumi")],
+}));
+
 const providerText = fs.readFileSync(process.argv[2], "utf8");
 const provider = requireFromString(providerText).handler();
 
@@ -20,6 +26,17 @@ function errorToJson(err) {
         return { name: "NonError", message: String(err) };
     }
     return { name: err.name, message: err.message };
+}
+
+/** The property bags the host sends to the engine (outs, props, inputs) as the engine would receive them. */
+function throughStructs(result) {
+    const converted = { ...result };
+    for (const key of ["outs", "props", "inputs"]) {
+        if (converted[key] !== undefined && converted[key] !== null) {
+            converted[key] = Struct.fromJavaScript(converted[key]).toJavaScript();
+        }
+    }
+    return JSON.parse(JSON.stringify(converted));
 }
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -32,8 +49,7 @@ rl.on("line", async (line) => {
             throw new Error(`provider has no method ${request.method}`);
         }
         const result = await method.apply(provider, request.args);
-        // The engine carries results through protobuf Structs: JSON round-trip drops undefined the same way.
-        answer = { id: request.id, result: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+        answer = { id: request.id, result: result === undefined ? null : throughStructs(result) };
     } catch (err) {
         answer = { id: request.id, error: errorToJson(err) };
     }
