@@ -37,19 +37,10 @@ export const DEFAULT_MCP_APIS: readonly McpApiSelection[] = [
     { product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions", "DescribeInstances", "DescribeInstanceStatus"] },
 ];
 
-export interface OpenApiMcpServerInputs {
+/** The managed server settings (language and publicAccess left out: the API's default, not managed). */
+export interface OpenApiMcpServerInputs extends McpServerSettings {
     /** Unique per account; part of the endpoint URL. Changing it replaces the server. */
     name: string;
-    apis: McpApiSelection[];
-    description?: string;
-    /** Left out: the API's default, not managed. */
-    language?: McpLanguage;
-    instructions?: string;
-    systemTools?: string[];
-    /** Left out: the API's default, not managed. */
-    publicAccess?: McpPublicAccess;
-    /** RAM OAuth AppId (custom OAuth). Left out: Alibaba Cloud's official OAuth app. */
-    oauthClientId?: string;
     site: AlibabaCloudSite;
     /** API host or URL; default from `site`. */
     endpoint: string;

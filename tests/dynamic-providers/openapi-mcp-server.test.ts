@@ -11,7 +11,7 @@ import {
     diffOpenApiMcpServer,
 } from "../../dynamic-providers/openapi-mcp-server";
 import { UNKNOWN_VALUE } from "../../dynamic-providers/alibaba-openapi-client";
-import { HostedProvider } from "../harness/engine-provider";
+import { EngineCheckResult, HostedProvider, engineCreate as engineCreateOn, engineDiff as engineDiffOn } from "../harness/engine-provider";
 import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../servers/alibaba-provider-fixture";
 import { AlibabaApiServer, StoredMcpServer } from "../servers/alibaba-api-server";
 
@@ -44,28 +44,12 @@ function rawInputs(overrides: OpenApiMcpServerRawInputs = {}): OpenApiMcpServerR
     return { name: `dify-mcp-${nameCounter}`, endpoint: server.url, ...overrides };
 }
 
-interface CheckResponse {
-    inputs: OpenApiMcpServerInputs;
-    failures: { property: string; reason: string }[];
-}
-interface DiffResponse {
-    changes?: boolean;
-    replaces?: string[];
-    deleteBeforeReplace?: boolean;
+function engineCreate(raw: OpenApiMcpServerRawInputs) {
+    return engineCreateOn<OpenApiMcpServerRawInputs, OpenApiMcpServerInputs, OpenApiMcpServerOutputs>(provider, raw);
 }
 
-async function engineCreate(raw: OpenApiMcpServerRawInputs): Promise<{ id: string; outs: OpenApiMcpServerOutputs; inputs: OpenApiMcpServerInputs }> {
-    const checked = await provider.call<CheckResponse>("check", {}, raw);
-    expect(checked.failures).toEqual([]);
-    const created = await provider.call<{ id: string; outs: OpenApiMcpServerOutputs }>("create", checked.inputs);
-    return { ...created, inputs: checked.inputs };
-}
-
-async function engineDiff(id: string, olds: OpenApiMcpServerOutputs, oldInputs: OpenApiMcpServerRawInputs, raw: OpenApiMcpServerRawInputs): Promise<{ diff: DiffResponse; inputs: OpenApiMcpServerInputs }> {
-    const checked = await provider.call<CheckResponse>("check", oldInputs, raw);
-    expect(checked.failures).toEqual([]);
-    const diff = await provider.call<DiffResponse>("diff", id, olds, checked.inputs);
-    return { diff, inputs: checked.inputs };
+function engineDiff(id: string, olds: OpenApiMcpServerOutputs, oldInputs: OpenApiMcpServerRawInputs, raw: OpenApiMcpServerRawInputs) {
+    return engineDiffOn<OpenApiMcpServerRawInputs, OpenApiMcpServerInputs, OpenApiMcpServerOutputs>(provider, id, olds, oldInputs, raw);
 }
 
 describe("check", () => {
@@ -231,7 +215,7 @@ describe("lifecycle against the local OpenAPIExplorer API", () => {
 describe("errors and retries", () => {
     it("retries throttling on create and creates one server", async () => {
         const raw = rawInputs();
-        const checked = await provider.call<CheckResponse>("check", {}, raw);
+        const checked = await provider.call<EngineCheckResult<OpenApiMcpServerInputs>>("check", {}, raw);
         server.injectFault({ kind: "throttling", count: 2, actions: ["CreateApiMcpServer"], status: 429 });
         const mark = server.mark();
         const created = await provider.call<{ id: string }>("create", checked.inputs);
@@ -241,7 +225,7 @@ describe("errors and retries", () => {
 
     it("relies on clientToken when a create was applied but answered 5xx: one server, no extra calls", async () => {
         const raw = rawInputs();
-        const checked = await provider.call<CheckResponse>("check", {}, raw);
+        const checked = await provider.call<EngineCheckResult<OpenApiMcpServerInputs>>("check", {}, raw);
         server.injectFault({ kind: "server-error", count: 1, actions: ["CreateApiMcpServer"], status: 500, afterCommit: true });
         const mark = server.mark();
         const created = await provider.call<{ id: string }>("create", checked.inputs);

@@ -13,7 +13,7 @@ import {
     difyMcpOAuthCallbackUrl,
 } from "../../dynamic-providers/ram-oauth-app";
 import { UNKNOWN_VALUE } from "../../dynamic-providers/alibaba-openapi-client";
-import { HostedProvider, startHostedProvider } from "../harness/engine-provider";
+import { EngineCheckResult, HostedProvider, engineCreate as engineCreateOn, engineDiff as engineDiffOn, startHostedProvider } from "../harness/engine-provider";
 import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../servers/alibaba-provider-fixture";
 import { AlibabaApiServer } from "../servers/alibaba-api-server";
 
@@ -50,29 +50,12 @@ function rawInputs(overrides: RamOAuthAppRawInputs = {}): RamOAuthAppRawInputs {
     };
 }
 
-interface CheckResponse {
-    inputs: RamOAuthAppInputs;
-    failures: { property: string; reason: string }[];
-}
-interface DiffResponse {
-    changes?: boolean;
-    replaces?: string[];
-    deleteBeforeReplace?: boolean;
+function engineCreate(raw: RamOAuthAppRawInputs) {
+    return engineCreateOn<RamOAuthAppRawInputs, RamOAuthAppInputs, RamOAuthAppOutputs>(provider, raw);
 }
 
-/** check then create, as the engine does for a new resource. */
-async function engineCreate(raw: RamOAuthAppRawInputs): Promise<{ id: string; outs: RamOAuthAppOutputs; inputs: RamOAuthAppInputs }> {
-    const checked = await provider.call<CheckResponse>("check", {}, raw);
-    expect(checked.failures).toEqual([]);
-    const created = await provider.call<{ id: string; outs: RamOAuthAppOutputs }>("create", checked.inputs);
-    return { ...created, inputs: checked.inputs };
-}
-
-async function engineDiff(id: string, olds: RamOAuthAppOutputs, oldInputs: RamOAuthAppRawInputs, raw: RamOAuthAppRawInputs): Promise<{ diff: DiffResponse; inputs: RamOAuthAppInputs }> {
-    const checked = await provider.call<CheckResponse>("check", oldInputs, raw);
-    expect(checked.failures).toEqual([]);
-    const diff = await provider.call<DiffResponse>("diff", id, olds, checked.inputs);
-    return { diff, inputs: checked.inputs };
+function engineDiff(id: string, olds: RamOAuthAppOutputs, oldInputs: RamOAuthAppRawInputs, raw: RamOAuthAppRawInputs) {
+    return engineDiffOn<RamOAuthAppRawInputs, RamOAuthAppInputs, RamOAuthAppOutputs>(provider, id, olds, oldInputs, raw);
 }
 
 describe("check", () => {
@@ -126,7 +109,7 @@ describe("check", () => {
     });
 
     it("reports failures through the hosted provider, as `pulumi preview` shows them", async () => {
-        const result = await provider.call<CheckResponse>("check", {}, { appName: "x", redirectUris: ["http://a.example/cb"], appType: "ServerApp" });
+        const result = await provider.call<EngineCheckResult<RamOAuthAppInputs>>("check", {}, { appName: "x", redirectUris: ["http://a.example/cb"], appType: "ServerApp" });
         expect(result.failures).toEqual([expect.objectContaining({ property: "appType" })]);
     });
 
@@ -241,7 +224,7 @@ describe("lifecycle against the local Ims API", () => {
 describe("errors and retries", () => {
     it("retries throttling and still creates exactly one app", async () => {
         const raw = rawInputs();
-        const checked = await provider.call<CheckResponse>("check", {}, raw);
+        const checked = await provider.call<EngineCheckResult<RamOAuthAppInputs>>("check", {}, raw);
         server.injectFault({ kind: "throttling", count: 2, actions: ["CreateApplication"] });
         const mark = server.mark();
         const created = await provider.call<{ id: string }>("create", checked.inputs);
@@ -252,7 +235,7 @@ describe("errors and retries", () => {
 
     it("adopts the app when a create was applied but answered 5xx, instead of failing or duplicating", async () => {
         const raw = rawInputs();
-        const checked = await provider.call<CheckResponse>("check", {}, raw);
+        const checked = await provider.call<EngineCheckResult<RamOAuthAppInputs>>("check", {}, raw);
         server.injectFault({ kind: "server-error", count: 1, actions: ["CreateApplication"], status: 500, afterCommit: true });
         const mark = server.mark();
         const created = await provider.call<{ id: string; outs: RamOAuthAppOutputs }>("create", checked.inputs);
@@ -264,7 +247,7 @@ describe("errors and retries", () => {
 
     it("does not retry a 400 and surfaces its code and request id", async () => {
         const raw = rawInputs({ scopes: ["/acs/mcp-server", "/acs/not-a-product"] });
-        const checked = await provider.call<CheckResponse>("check", {}, raw);
+        const checked = await provider.call<EngineCheckResult<RamOAuthAppInputs>>("check", {}, raw);
         const mark = server.mark();
         const error = await provider.call("create", checked.inputs).catch((err: Error) => err);
         expect(error).toBeInstanceOf(Error);
@@ -331,7 +314,7 @@ describe("client secret", () => {
 
     it("removes the app again when its secret cannot be created, so a failed create leaves nothing behind", async () => {
         const raw = rawInputs({ appType: "WebApp" });
-        const inputs = (await provider.call<CheckResponse>("check", {}, raw)).inputs;
+        const inputs = (await provider.call<EngineCheckResult<RamOAuthAppInputs>>("check", {}, raw)).inputs;
         server.injectFault({ kind: "server-error", count: 10, actions: ["CreateAppSecret"] });
         const error = await provider.call("create", inputs).catch((err: Error) => err);
         server.clearFaults();

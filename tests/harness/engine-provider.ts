@@ -149,3 +149,45 @@ export async function startHostedProvider(options: HostedProviderOptions): Promi
         },
     };
 }
+
+/** What `check` answers, as the engine receives it. */
+export interface EngineCheckResult<Inputs> {
+    inputs: Inputs;
+    failures: { property: string; reason: string }[];
+}
+
+/** What `diff` answers, as the engine receives it. */
+export interface EngineDiffResult {
+    changes?: boolean;
+    replaces?: string[];
+    deleteBeforeReplace?: boolean;
+}
+
+/** check then create, as the engine does for a new resource; the check must pass. */
+export async function engineCreate<Raw, Inputs, Outputs>(
+    provider: HostedProvider,
+    raw: Raw,
+): Promise<{ id: string; outs: Outputs; inputs: Inputs }> {
+    const checked = await provider.call<EngineCheckResult<Inputs>>("check", {}, raw);
+    if (checked.failures?.length) {
+        throw new Error(`check failed: ${JSON.stringify(checked.failures)}`);
+    }
+    const created = await provider.call<{ id: string; outs: Outputs }>("create", checked.inputs);
+    return { ...created, inputs: checked.inputs };
+}
+
+/** check then diff against the stored outputs, as the engine does on `preview`/`up`; the check must pass. */
+export async function engineDiff<Raw, Inputs, Outputs>(
+    provider: HostedProvider,
+    id: string,
+    olds: Outputs,
+    oldInputs: Raw,
+    raw: Raw,
+): Promise<{ diff: EngineDiffResult; inputs: Inputs }> {
+    const checked = await provider.call<EngineCheckResult<Inputs>>("check", oldInputs, raw);
+    if (checked.failures?.length) {
+        throw new Error(`check failed: ${JSON.stringify(checked.failures)}`);
+    }
+    const diff = await provider.call<EngineDiffResult>("diff", id, olds, checked.inputs);
+    return { diff, inputs: checked.inputs };
+}
