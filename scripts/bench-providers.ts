@@ -8,7 +8,7 @@ import { ramOAuthApplicationProvider } from "../dynamic-providers/ram-oauth-app"
 import { openApiMcpServerProvider } from "../dynamic-providers/openapi-mcp-server";
 import { AlibabaApiServer, startAlibabaApiServer } from "../tests/servers/alibaba-api-server";
 
-const ACCESS_KEY_ID = "LTAI5tBenchmarkOnly";
+const ACCESS_KEY_ID = "test-ak-benchmark-only";
 const ACCESS_KEY_SECRET = "benchmark-only-secret-not-real-0001";
 
 // Generic over the provider's own input/output types, reduced to what the benchmark drives.

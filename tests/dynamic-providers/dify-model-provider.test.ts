@@ -14,8 +14,8 @@ import { HostedProvider, startHostedProvider } from "../harness/engine-provider"
 import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
 
 const ADMIN = { email: "ops@example.com", name: "Ops Admin", password: "Adm1n-Passw0rd-x" };
-const KEY = "sk-0123456789abcdef0123456789abcdef";
-const ROTATED_KEY = "sk-fedcba9876543210fedcba9876543210";
+const KEY = "sk-test-dashscope-key-original";
+const ROTATED_KEY = "sk-test-dashscope-key-rotated";
 const CREDENTIALS = "/workspaces/current/model-providers/<path>/credentials";
 
 let host: HostedProvider;

@@ -15,7 +15,7 @@ import { EngineCheckResult, HostedProvider, engineCreate as engineCreateOn, engi
 import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../servers/alibaba-provider-fixture";
 import { AlibabaApiServer, StoredMcpServer } from "../servers/alibaba-api-server";
 
-const ACCESS_KEY_ID = "LTAI5tMcpProviderTest";
+const ACCESS_KEY_ID = "test-ak-mcp-provider";
 const ACCESS_KEY_SECRET = "mcp-provider-test-secret-2b8d4f6a1c";
 const ECS = { product: "Ecs", apiVersion: "2014-05-26" };
 

@@ -17,7 +17,7 @@ import { EngineCheckResult, HostedProvider, engineCreate as engineCreateOn, engi
 import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../servers/alibaba-provider-fixture";
 import { AlibabaApiServer } from "../servers/alibaba-api-server";
 
-const ACCESS_KEY_ID = "LTAI5tRamProviderTest";
+const ACCESS_KEY_ID = "test-ak-ram-provider";
 const ACCESS_KEY_SECRET = "ram-provider-test-secret-7f3a9c1e5b";
 
 let server: AlibabaApiServer;

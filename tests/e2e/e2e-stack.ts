@@ -20,7 +20,7 @@ export const E2E_DIFY_VERSION = "1.14.1";
 
 /** Throwaway credentials and secrets, distinctive so a grep of the state finds any plain-text leak. */
 export const E2E_SECRETS = {
-    accessKeyId: "LTAI5tE2eLocalOnly0001",
+    accessKeyId: "test-ak-e2e-local-only",
     accessKeySecret: "e2e-access-key-secret-never-in-state-7f3a",
     adminPassword: "E2eAdminPassw0rd-9c1d",
     dashscopeApiKey: "sk-e2e-dashscope-key-4b8e2f60a1",

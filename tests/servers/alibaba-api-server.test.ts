@@ -6,7 +6,7 @@ import * as $dara from "@darabonba/typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlibabaApiServer, startAlibabaApiServer } from "./alibaba-api-server";
 
-const ACCESS_KEY_ID = "LTAI5tServerTestKeyId";
+const ACCESS_KEY_ID = "test-ak-server-test";
 const ACCESS_KEY_SECRET = "server-test-secret-0123456789abcdef";
 
 let server: AlibabaApiServer;
@@ -135,7 +135,7 @@ describe("signature verification", () => {
     });
 
     it("rejects an unknown access key id", async () => {
-        const error = await listApplications(officialClient(ACCESS_KEY_SECRET, "LTAI5tSomeoneElse")).catch((err: unknown) => err);
+        const error = await listApplications(officialClient(ACCESS_KEY_SECRET, "test-ak-someone-else")).catch((err: unknown) => err);
         expect(error).toMatchObject({ code: "InvalidAccessKeyId.NotFound", statusCode: 404 });
     });
 
