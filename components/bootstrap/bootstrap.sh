@@ -9,8 +9,11 @@ set -Eeuo pipefail
 CONFIG_FILE="${DIFY_BOOTSTRAP_CONFIG:-/etc/dify-bootstrap/bootstrap.env}"
 STATE_DIR="${DIFY_BOOTSTRAP_STATE_DIR:-/var/lib/dify-bootstrap}"
 LOG_FILE="${DIFY_BOOTSTRAP_LOG:-/var/log/dify-bootstrap.log}"
-DATA_MOUNT=/data
-DIFY_DIR=/opt/dify
+# Paths are overridable so tests can run the functions in a scratch directory.
+DATA_MOUNT="${DIFY_BOOTSTRAP_DATA_MOUNT:-/data}"
+DIFY_DIR="${DIFY_BOOTSTRAP_DIFY_DIR:-/opt/dify}"
+DISK_BY_ID_DIR="${DIFY_BOOTSTRAP_DISK_BY_ID:-/dev/disk/by-id}"
+DOCKER_ETC="${DIFY_BOOTSTRAP_DOCKER_ETC:-/etc/docker}"
 DOCKER_MIRROR_INTERNAL=http://mirrors.cloud.aliyuncs.com/docker-ce
 DOCKER_MIRROR_PUBLIC=https://mirrors.aliyun.com/docker-ce
 
@@ -143,7 +146,7 @@ configure_dify_env() {
 # virtio serial or inside the NVMe id, so the disk is found by what Pulumi created, not by position.
 find_data_disk() {
     local serial=$1 link
-    for link in /dev/disk/by-id/*; do
+    for link in "$DISK_BY_ID_DIR"/*; do
         case "$link" in
             *"$serial"*)
                 case "$link" in *-part*) continue ;; esac
@@ -231,12 +234,12 @@ install_docker() {
 
 configure_docker() {
     local mirrors="" mirror
-    mkdir -p /etc/docker
+    mkdir -p "$DOCKER_ETC"
     if [ -n "${DIFY_REGISTRY_MIRRORS:-}" ]; then
         for mirror in $DIFY_REGISTRY_MIRRORS; do
             mirrors="${mirrors:+$mirrors, }\"$mirror\""
         done
-        printf '{\n  "registry-mirrors": [%s]\n}\n' "$mirrors" >/etc/docker/daemon.json
+        printf '{\n  "registry-mirrors": [%s]\n}\n' "$mirrors" >"$DOCKER_ETC/daemon.json"
         log "Docker registry mirrors: $DIFY_REGISTRY_MIRRORS"
     fi
     systemctl enable docker.service docker.socket

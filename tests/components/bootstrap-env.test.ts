@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runTool } from "./tooling";
+import { runBootstrapFunctions } from "./tooling";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 
 const fixtures = path.resolve(__dirname, "../../../shared/fixtures/dify");
@@ -49,26 +49,18 @@ function parseEnv(text: string): Map<string, string> {
 
 /** Runs the shipped script's own functions against a copy of a release's .env.example. */
 function configure(version: string, workDir: string): { before: string; after: string; secrets: Map<string, string> } {
-    const script = path.join(workDir, "bootstrap.sh");
-    fs.writeFileSync(script, compactScript(readBootstrapScript()));
     const envFile = path.join(workDir, ".env");
     const before = fs.readFileSync(path.join(fixtures, version, "docker", ".env.example"), "utf8");
     if (!fs.existsSync(envFile)) {
         fs.writeFileSync(envFile, before);
     }
     const secretsFile = path.join(workDir, "secrets.env");
-    const result = runTool(
-        "bash",
-        ["--noprofile", "--norc", "-c", `. "$1"; load_or_create_secrets "$2"; configure_dify_env "$3" "$2" "$4"`, "bash", script, secretsFile, envFile, PUBLIC_URL],
-        {
-            env: {
-                PATH: process.env.PATH,
-                DIFY_BOOTSTRAP_SOURCE_ONLY: "1",
-                DIFY_INIT_PASSWORD: INIT_PASSWORD,
-                DIFY_PIP_MIRROR_URL: PIP_MIRROR,
-            },
-        },
-    );
+    const result = runBootstrapFunctions(`load_or_create_secrets "$1"; configure_dify_env "$2" "$1" "$3"`, {
+        workDir,
+        script: compactScript(readBootstrapScript()),
+        args: [secretsFile, envFile, PUBLIC_URL],
+        env: { DIFY_INIT_PASSWORD: INIT_PASSWORD, DIFY_PIP_MIRROR_URL: PIP_MIRROR },
+    });
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     return { before, after: fs.readFileSync(envFile, "utf8"), secrets: parseEnv(fs.readFileSync(secretsFile, "utf8")) };
