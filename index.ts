@@ -14,22 +14,32 @@ import { DifyMcpToolProvider } from "./dynamic-providers/dify-mcp-provider";
 import { DifyAgentApp } from "./dynamic-providers/dify-agent-app";
 
 // Read and validate every setting first, so a bad value fails `pulumi preview` before anything is planned.
-// A RunError prints just the message (every problem, each naming its key), without a stack trace.
+// All problems are reported together, as a RunError: just the message (each problem naming its key), no trace.
 const config = new pulumi.Config();
-function validated<T>(parse: () => T): T {
+const configProblems: string[] = [];
+function collected<T>(parse: () => T): T | undefined {
     try {
         return parse();
     } catch (error) {
-        throw error instanceof StackConfigError ? new pulumi.RunError(error.message) : error;
+        if (error instanceof StackConfigError) {
+            configProblems.push(...error.problems);
+            return undefined;
+        }
+        throw error;
     }
 }
-const { settings, warnings } = validated(() =>
+const parsedStack = collected(() =>
     parseStackSettings(
         { get: (key) => config.get(key) },
         { stack: pulumi.getStack(), region: new pulumi.Config("alicloud").get("region") ?? process.env.ALICLOUD_REGION },
     ),
 );
-const integration = validated(() => parseIntegrationSettings({ get: (key) => config.get(key) }, { stack: pulumi.getStack() }));
+const parsedIntegration = collected(() => parseIntegrationSettings({ get: (key) => config.get(key) }, { stack: pulumi.getStack() }));
+if (parsedStack === undefined || parsedIntegration === undefined) {
+    throw new pulumi.RunError(new StackConfigError(configProblems).message);
+}
+const { settings, warnings } = parsedStack;
+const integration = parsedIntegration;
 const dashscopeApiKey = config.requireSecret("dashscopeApiKey");
 for (const warning of warnings) {
     pulumi.log.warn(warning);

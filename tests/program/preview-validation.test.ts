@@ -38,6 +38,7 @@ describe("pulumi preview of the real program", () => {
         pulumi("config", "set", "difyVersion", "1.7.0");
         pulumi("config", "set", "adminCidr", "0.0.0.0/0");
         pulumi("config", "set", "instanceType", "ecs.u1-c1m1.large");
+        pulumi("config", "set", "oauthAppType", "ServerApp");
         const preview = pulumi("preview");
         const output = preview.stdout + preview.stderr;
         expect(preview.status).not.toBe(0);
@@ -45,6 +46,7 @@ describe("pulumi preview of the real program", () => {
         expect(output).toContain('dify-mcp-stack:difyVersion is "1.7.0"; allowed: 1.8.0 or later');
         expect(output).toContain("dify-mcp-stack:adminCidr is \"0.0.0.0/0\", which opens SSH to the whole internet");
         expect(output).toContain("Dify needs at least 2 vCPU and 4 GiB");
+        expect(output).toContain('dify-mcp-stack:oauthAppType is "ServerApp"; allowed: WebApp, NativeApp');
         // A clean message, not a stack trace.
         expect(output).not.toMatch(/at parseStackSettings/);
         // The secret never shows up.
@@ -52,7 +54,9 @@ describe("pulumi preview of the real program", () => {
     });
 
     it("names a missing required setting", () => {
-        pulumi("config", "rm", "adminEmail");
+        for (const key of ["difyVersion", "adminCidr", "instanceType", "oauthAppType", "adminEmail"]) {
+            pulumi("config", "rm", key);
+        }
         const preview = pulumi("preview");
         expect(preview.status).not.toBe(0);
         expect(preview.stdout + preview.stderr).toMatch(/adminEmail/);
