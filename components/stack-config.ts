@@ -1,4 +1,4 @@
-import { compareDifyVersions } from "../dynamic-providers/dify-client";
+import { compareDifyVersions } from "../dynamic-providers/dify-version";
 
 /**
  * Typed, validated stack settings. `index.ts` reads them from Pulumi config; the user-data preview script reads

@@ -23,93 +23,10 @@ export const DIFY_VERSION_THRESHOLDS = {
     base64LoginPassword: "1.11.2",
 } as const;
 
-// ------------------------------------------------------------------------------------------------------
-// Versions. Dify tags have no "v" and look like 1.10.1, 1.10.1-fix.1, 1.14.0-rc1, 2.0.0-beta.1.
-
-export interface DifyVersionParts {
-    major: number;
-    minor: number;
-    patch: number;
-    /** Whatever follows the numeric core, without the dash: "fix.1", "rc1", "" for a release. */
-    suffix: string;
-}
-
-export function parseDifyVersion(text: string): DifyVersionParts | undefined {
-    const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+.]?(.*))?$/.exec(text.trim());
-    if (!match) {
-        return undefined;
-    }
-    return {
-        major: Number(match[1]),
-        minor: Number(match[2]),
-        patch: Number(match[3] ?? 0),
-        suffix: match[4] ?? "",
-    };
-}
-
-function compareCores(a: DifyVersionParts, b: DifyVersionParts): number {
-    return a.major - b.major || a.minor - b.minor || a.patch - b.patch;
-}
-
-/** Pre-releases sort before their release; any other suffix (Dify's hotfix tags like "fix.1") after it. */
-function suffixRank(suffix: string): number {
-    if (suffix === "") {
-        return 0;
-    }
-    return /^(alpha|beta|rc|pre|dev)/i.test(suffix) ? -1 : 1;
-}
-
-function compareSuffixes(a: string, b: string): number {
-    const rank = suffixRank(a) - suffixRank(b);
-    if (rank !== 0 || a === b) {
-        return rank;
-    }
-    // Same kind of suffix: compare dot/number-separated identifiers like semver does.
-    const split = (s: string) => s.split(/[.-]|(?<=\D)(?=\d)|(?<=\d)(?=\D)/).filter((p) => p !== "");
-    const left = split(a);
-    const right = split(b);
-    for (let i = 0; i < Math.max(left.length, right.length); i++) {
-        const l = left[i];
-        const r = right[i];
-        if (l === undefined || r === undefined) {
-            return l === undefined ? -1 : 1;
-        }
-        const ln = /^\d+$/.test(l) ? Number(l) : NaN;
-        const rn = /^\d+$/.test(r) ? Number(r) : NaN;
-        if (!isNaN(ln) && !isNaN(rn)) {
-            if (ln !== rn) {
-                return ln - rn;
-            }
-        } else if (l !== r) {
-            return l < r ? -1 : 1;
-        }
-    }
-    return 0;
-}
-
-/** Orders Dify versions: 1.9.2 < 1.10.0-rc1 < 1.10.0 < 1.10.1 < 1.10.1-fix.1 < 1.11.0. Unparsable sorts first. */
-export function compareDifyVersions(a: string, b: string): number {
-    const left = parseDifyVersion(a);
-    const right = parseDifyVersion(b);
-    if (!left || !right) {
-        return (left ? 1 : 0) - (right ? 1 : 0);
-    }
-    const core = compareCores(left, right);
-    return core !== 0 ? Math.sign(core) : Math.sign(compareSuffixes(left.suffix, right.suffix));
-}
-
-/**
- * Whether `version` has the behaviour introduced in `minimum`. Only the numeric core counts: a release
- * candidate of X.Y.Z already carries X.Y.Z's changes and a hotfix tag (X.Y.Z-fix.1) keeps them.
- */
-export function difyVersionAtLeast(version: string, minimum: string): boolean {
-    const left = parseDifyVersion(version);
-    const right = parseDifyVersion(minimum);
-    if (!left || !right) {
-        return false;
-    }
-    return compareCores(left, right) >= 0;
-}
+// Versions live in ./dify-version (no dependencies, so the policy pack can share them).
+import { compareDifyVersions, difyVersionAtLeast, parseDifyVersion } from "./dify-version";
+export type { DifyVersionParts } from "./dify-version";
+export { compareDifyVersions, difyVersionAtLeast, parseDifyVersion };
 
 // ------------------------------------------------------------------------------------------------------
 // Errors. Plain Error objects with a name and fields; messages never contain credentials or tokens.

@@ -2,7 +2,7 @@
 // pure checks and the policies' validateResource functions directly.
 //
 // Resources are matched by type token and read as plain property bags, so the pack needs neither
-// @pulumi/alicloud nor the project's dynamic providers installed.
+// @pulumi/alicloud nor the project's dynamic providers' packages installed.
 import type {
     EnforcementLevel,
     ReportViolation,
@@ -12,6 +12,8 @@ import type {
 
 // Re-exported so tests outside policy/ (whose node_modules is policy/node_modules) can name them.
 export type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+// The project's own ordering of Dify tags; the module has no dependencies, so the pack still loads on its own.
+import { compareDifyVersions, parseDifyVersion } from "../dynamic-providers/dify-version";
 
 export const SECURITY_GROUP_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule";
 export const ECS_INSTANCE = "alicloud:ecs/instance:Instance";
@@ -204,32 +206,12 @@ export function checkInstanceSize(instance: InstanceProps): string | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // Dify version
 
-/** Parses "1.8.0", "v1.10.1-fix.1" into numbers and an optional pre-release/suffix. */
-export function parseDifyVersion(version: string): { numbers: [number, number, number]; suffix: string } | undefined {
-    const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$/.exec(version.trim());
-    if (!match) {
-        return undefined;
-    }
-    return {
-        numbers: [Number(match[1]), Number(match[2]), Number(match[3] ?? "0")],
-        suffix: match[4] ?? "",
-    };
-}
-
-/** True when `version` is `minimum` or later. Dify's "-fix.N" tags are patches, so they count as the release. */
+/**
+ * True when `version` is the release `minimum` or later: a pre-release (1.8.0-rc1) comes before its release, a
+ * Dify fix tag (1.8.0-fix.1) after it. Unparsable versions ("latest") are never acceptable.
+ */
 export function difyVersionAtLeast(version: string, minimum: string): boolean {
-    const have = parseDifyVersion(version);
-    const need = parseDifyVersion(minimum);
-    if (!have || !need) {
-        return false;
-    }
-    for (let i = 0; i < 3; i++) {
-        if (have.numbers[i] !== need.numbers[i]) {
-            return have.numbers[i] > need.numbers[i];
-        }
-    }
-    // Same x.y.z: a pre-release (1.8.0-rc1) comes before the release; a fix tag (1.8.0-fix.1) after it.
-    return have.suffix === "" || have.suffix.startsWith("fix");
+    return parseDifyVersion(version) !== undefined && compareDifyVersions(version, minimum) >= 0;
 }
 
 /** Returns why the instance's Dify version is not acceptable, or undefined when it is. */
