@@ -37,6 +37,21 @@ retry() {
     done
 }
 
+# wait_until SECONDS INTERVAL WHAT COMMAND...: re-runs COMMAND every INTERVAL seconds until it succeeds, or
+# logs that WHAT did not happen within SECONDS and fails.
+wait_until() {
+    local limit=$1 interval=$2 what=$3 waited=0
+    shift 3
+    until "$@"; do
+        if [ "$waited" -ge "$limit" ]; then
+            log "$what did not happen within ${limit}s"
+            return 1
+        fi
+        sleep "$interval"
+        waited=$((waited + interval))
+    done
+}
+
 # set_env_value FILE KEY VALUE: sets KEY=VALUE in a dotenv file, replacing every "KEY=" line or appending one.
 # The value travels through the environment, so "/", "&", "\" and "=" reach the file unchanged
 # (awk -v and sed would interpret them).
@@ -158,17 +173,15 @@ find_data_disk() {
     return 1
 }
 
+data_disk_present() {
+    find_data_disk "$1" >/dev/null
+}
+
 mount_data_disk() {
-    local serial=$1 device="" waited=0 uuid
+    local serial=$1 device uuid
     # The disk is attached after the instance starts; wait for it.
-    while ! device=$(find_data_disk "$serial"); do
-        if [ "$waited" -ge 900 ]; then
-            log "data disk with serial $serial did not appear within 15 minutes"
-            return 1
-        fi
-        sleep 5
-        waited=$((waited + 5))
-    done
+    wait_until 900 5 "the data disk with serial $serial appearing" data_disk_present "$serial"
+    device=$(find_data_disk "$serial")
     log "data disk is $device"
     if ! blkid "$device" >/dev/null 2>&1; then
         log "formatting the new data disk $device"
@@ -299,16 +312,8 @@ enable_https() {
     compose --profile certbot up -d --no-deps --force-recreate nginx
 }
 
-wait_for_console() {
-    local waited=0
-    until curl -fsS --max-time 10 http://127.0.0.1/console/api/setup >/dev/null 2>&1; do
-        if [ "$waited" -ge 900 ]; then
-            log "Dify's console API did not answer within 15 minutes"
-            return 1
-        fi
-        sleep 10
-        waited=$((waited + 10))
-    done
+console_answers() {
+    curl -fsS --max-time 10 http://127.0.0.1/console/api/setup >/dev/null 2>&1
 }
 
 on_error() {
@@ -345,7 +350,7 @@ main() {
     if [ -n "${DIFY_DOMAIN:-}" ]; then
         enable_https
     fi
-    wait_for_console
+    wait_until 900 10 "Dify's console API answering" console_answers
     date -u +%Y-%m-%dT%H:%M:%SZ >"$STATE_DIR/done"
     log "Dify $DIFY_VERSION is up at $DIFY_PUBLIC_URL"
 }

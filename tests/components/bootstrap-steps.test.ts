@@ -93,6 +93,17 @@ describe("fetching Dify and moving its volumes to the data disk", () => {
     });
 });
 
+describe("waiting", () => {
+    it("re-runs a check until it passes, and says what did not happen when time runs out", () => {
+        const flag = path.join(workDir, "ready");
+        const passes = run(`wait_until 5 1 "the flag appearing" test -e "${flag}"`, { sleep: `touch "${flag}"` });
+        expect(passes.status).toBe(0);
+        const fails = run(`wait_until 2 1 "the console answering" false`, { sleep: "true" });
+        expect(fails.status).toBe(1);
+        expect(fails.stdout).toMatch(/the console answering did not happen within 2s/);
+    });
+});
+
 describe("Docker settings", () => {
     it("writes the registry mirrors as valid daemon.json and restarts Docker", () => {
         const log = path.join(workDir, "systemctl.log");
