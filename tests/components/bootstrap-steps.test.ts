@@ -5,9 +5,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { runBootstrapFunctions } from "./tooling";
+import { difyReleaseDir } from "../harness/dify-release";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 
-const fixture = path.resolve(__dirname, "../../../shared/fixtures/dify/1.14.1");
+/** The release folder (holding docker/) the fake git "clones". */
+const fixture = path.dirname(difyReleaseDir("1.14.1", "docker"));
 const script = compactScript(readBootstrapScript());
 let workDir: string;
 
