@@ -10,6 +10,7 @@ import {
     endpointOf,
     isDifyApiError,
     isUnknownInput,
+    joinSentences,
     normalizeDifyUrl,
     probeDify,
     setupDify,
@@ -146,9 +147,12 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
         } catch (err) {
             const reason = err instanceof Error ? err.message : String(err);
             throw new Error(
-                `Dify at ${inputs.difyUrl} is already set up, and the admin credentials given for ${inputs.email} ` +
-                    `do not log in, so it cannot be adopted. Set the admin password to the existing one (or reset the ` +
-                    `Dify database to set it up afresh). ${reason}`,
+                joinSentences(
+                    `Dify at ${inputs.difyUrl} is already set up, and the admin credentials given for ${inputs.email} ` +
+                        "do not log in, so it cannot be adopted",
+                    "Set the admin password to the existing one (or reset the Dify database to set it up afresh)",
+                    reason,
+                ),
             );
         }
         const profile = await session.get<Profile>("/account/profile");
@@ -204,8 +208,11 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
         } catch (err) {
             const reason = err instanceof Error ? err.message : String(err);
             throw new Error(
-                `cannot log in to Dify at ${news.difyUrl} as ${news.email} with the ${olds.loginVerified === false ? "configured" : "previous"} ` +
-                    `admin password, so the admin account cannot be updated. ${reason}`,
+                joinSentences(
+                    `cannot log in to Dify at ${news.difyUrl} as ${news.email} with the ${olds.loginVerified === false ? "configured" : "previous"} ` +
+                        "admin password, so the admin account cannot be updated",
+                    reason,
+                ),
             );
         }
         if (passwordChanged && olds.loginVerified !== false) {

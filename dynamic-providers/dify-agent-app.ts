@@ -1,16 +1,20 @@
 // DifyAgentApp: an `agent-chat` app that answers with a Qwen model and calls the MCP server's tools.
-// Name, description and icon are updated with PUT /apps/<id>; model, prompt and tools with
-// POST /apps/<id>/model-config (the whole config each time). For MCP tools Dify references the provider by
-// its server identifier, one entry per tool (there is no "all tools" wildcard).
-// Facts: ../shared/reference/dify-console-api.md section 4.
+// Name, description and icon are updated with PUT /apps/<id> (every field the route declares, the others at
+// their current values); model, prompt and tools with POST /apps/<id>/model-config (the whole config each
+// time). For MCP tools Dify references the provider by its server identifier, one entry per tool (there is
+// no "all tools" wildcard). A create whose answer was lost is found again by name and adopted.
+// Facts: ../shared/reference/dify-console-api.md sections 4 and 7.
 import * as pulumi from "@pulumi/pulumi";
 import { engineSafeProvider } from "./engine-values";
 import {
     checkDifyConnection,
     connectWith,
     DifyConnectionInputs,
+    DifyConsole,
     isDifyNotFound,
+    isLostAnswer,
     isUnknownInput,
+    joinSentences,
     normalizeDifyUrl,
     resourceInitFailure,
 } from "./dify-client";
@@ -165,6 +169,58 @@ function appBody(inputs: DifyAgentAppInputs): Record<string, unknown> {
     };
 }
 
+/**
+ * The PUT /apps/<id> body: every field the route declares. 1.8.0–1.10.x parse it with reqparse, which fills
+ * an absent field with None, and `use_icon_as_answer_icon` is NOT NULL (HTTP 500); 1.11+ default absent
+ * fields to false/0 (controllers/console/app/app.py UpdateAppPayload), so the fields Pulumi does not manage
+ * are sent at the app's current values.
+ */
+function appUpdateBody(inputs: DifyAgentAppInputs, current: AppDetail): Record<string, unknown> {
+    return {
+        ...appBody(inputs),
+        use_icon_as_answer_icon: current.use_icon_as_answer_icon === true,
+        max_active_requests: typeof current.max_active_requests === "number" ? current.max_active_requests : null,
+    };
+}
+
+async function updateAppFields(session: DifyConsole, appId: string, inputs: DifyAgentAppInputs): Promise<void> {
+    const current = await session.get<AppDetail>(`/apps/${appId}`);
+    await session.put(`/apps/${appId}`, appUpdateBody(inputs, current));
+}
+
+/** Pages of 100 (the route's limit) looked at when searching apps by name. */
+const APP_SEARCH_MAX_PAGES = 50;
+
+/**
+ * The agent-chat apps named exactly `name`. GET /apps filters by a case-insensitive substring of the first
+ * 30 characters (services/app_service.py get_paginate_apps), so the exact match is made here.
+ */
+async function findAgentAppsByName(session: DifyConsole, name: string): Promise<AppDetail[]> {
+    const found: AppDetail[] = [];
+    for (let page = 1; page <= APP_SEARCH_MAX_PAGES; page++) {
+        const answer = await session.get<{ data?: AppDetail[]; has_more?: boolean }>("/apps", { page, limit: 100, mode: "agent-chat", name });
+        found.push(...(answer.data ?? []).filter((app) => app.name === name && (app.mode === undefined || app.mode === "agent-chat")));
+        if (!answer.has_more) {
+            break;
+        }
+    }
+    return found;
+}
+
+/** The one app a lost create may have left, or none; several of that name cannot be told apart. */
+async function findAppToAdopt(session: DifyConsole, name: string): Promise<AppDetail | undefined> {
+    const apps = await findAgentAppsByName(session, name);
+    if (apps.length > 1) {
+        throw new Error(
+            joinSentences(
+                `Dify already has ${apps.length} agent-chat apps named "${name}" (${apps.map((app) => app.id).join(", ")}), so Pulumi cannot tell which one to manage`,
+                "Delete or rename the extra ones in Dify, or give this app another name",
+            ),
+        );
+    }
+    return apps[0];
+}
+
 export function agentAppConsoleUrl(difyUrl: string, appId: string): string {
     return `${difyUrl.replace(/\/+$/, "")}/app/${appId}/configuration`;
 }
@@ -176,6 +232,8 @@ interface AppDetail {
     description?: string;
     icon?: string;
     icon_background?: string;
+    use_icon_as_answer_icon?: boolean | null;
+    max_active_requests?: number | null;
     model_config?: {
         model?: { provider?: string; name?: string; completion_params?: Record<string, number | string | boolean> } | string;
         pre_prompt?: string;
@@ -218,21 +276,43 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
 
     async create(inputs: DifyAgentAppInputs) {
         const session = await connectWith(inputs);
-        // Dify starts the app from a template using the workspace's default LLM: set that first.
-        const app = await session.post<{ id: string }>("/apps", { ...appBody(inputs), mode: "agent-chat" });
+        // A create whose answer was lost (connection reset after Dify applied it) left an app behind: adopt
+        // it instead of making a second one. Names need not be unique in Dify, so only an exact, single match.
+        let app: { id: string } | undefined = await findAppToAdopt(session, inputs.name);
+        let adopted = app !== undefined;
+        if (!app) {
+            try {
+                // Dify starts the app from a template using the workspace's default LLM: set that first.
+                app = await session.post<{ id: string }>("/apps", { ...appBody(inputs), mode: "agent-chat" });
+            } catch (err) {
+                if (!isLostAnswer(err)) {
+                    throw err;
+                }
+                app = await findAppToAdopt(session, inputs.name);
+                if (!app) {
+                    throw err;
+                }
+                adopted = true;
+            }
+        }
+        const appId = app.id;
         const outs: DifyAgentAppOutputs = {
             ...inputs,
-            appId: app.id,
-            consoleUrl: agentAppConsoleUrl(inputs.difyUrl, app.id),
+            appId,
+            consoleUrl: agentAppConsoleUrl(inputs.difyUrl, appId),
             difyVersion: session.version,
         };
         try {
-            await session.post(`/apps/${app.id}/model-config`, agentModelConfig(inputs));
+            if (adopted) {
+                console.warn(`warning: adopting the existing Dify agent app "${inputs.name}" (${appId}).`);
+                await updateAppFields(session, appId, inputs);
+            }
+            await session.post(`/apps/${appId}/model-config`, agentModelConfig(inputs));
         } catch (err) {
             // The app exists: record it, with the config marked unapplied, so the next `up` updates it.
-            throw resourceInitFailure(app.id, { ...outs, systemPrompt: "", mcpToolNames: [] }, err);
+            throw resourceInitFailure(appId, { ...outs, systemPrompt: "", mcpToolNames: [] }, err);
         }
-        return { id: app.id, outs };
+        return { id: appId, outs };
     },
 
     async read(id: string, props?: DifyAgentAppOutputs) {
@@ -283,7 +363,7 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
         const session = await connectWith(news);
         outs.difyVersion = session.version;
         if (appChanged) {
-            await session.put(`/apps/${id}`, appBody(news));
+            await updateAppFields(session, id, news);
         }
         if (configChanged) {
             await session.post(`/apps/${id}/model-config`, agentModelConfig(news));

@@ -41,6 +41,8 @@ export interface DifyApiError extends Error {
     difyMessage: string;
     method: string;
     path: string;
+    /** The network error code when Dify could not be reached (status 0): ECONNRESET, ECONNREFUSED, ... */
+    transportCode?: string;
 }
 
 export function isDifyApiError(err: unknown): err is DifyApiError {
@@ -59,6 +61,25 @@ export function isDifyNotFound(err: unknown): boolean {
         return true;
     }
     return (err.status === 400 || err.status === 403) && /not[ _]?found|does not exist|doesn't exist/i.test(err.difyMessage);
+}
+
+/** Dify's answer to a create whose name, URL or identifier is taken: 400 "... already exists" (a ValueError). */
+export function isDifyAlreadyExists(err: unknown): boolean {
+    return isDifyApiError(err) && err.status === 400 && /already exists/i.test(err.difyMessage);
+}
+
+/**
+ * Whether a write's answer was lost, so Dify may or may not have applied it: the connection broke (reset,
+ * timeout) or a proxy answered 502/503/504 for it. A refused connection never reached Dify.
+ */
+export function isLostAnswer(err: unknown): boolean {
+    if (!isDifyApiError(err)) {
+        return false;
+    }
+    if (err.status === 0) {
+        return !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes(err.transportCode ?? "");
+    }
+    return RETRYABLE_STATUSES.includes(err.status);
 }
 
 /** Replaces every known secret in `text` (secrets shorter than 4 characters are left: they would match noise). */
@@ -101,6 +122,19 @@ export function describeDifyErrorBody(body: unknown): ErrorDescription {
     return { code: asText(record.code), message: asText(message) };
 }
 
+/**
+ * Joins sentences into one text that ends with exactly one period: each part loses its own trailing periods
+ * ("Invalid email or password." + "Not retried" → "Invalid email or password. Not retried."). Parts ending
+ * in "?" or "!" keep that mark instead. Every error text of the Dify providers is built with it.
+ */
+export function joinSentences(...parts: (string | undefined)[]): string {
+    const sentences = parts
+        .map((part) => (part ?? "").trim().replace(/[\s.]+$/, ""))
+        .filter((part) => part !== "")
+        .map((part) => (/[?!]$/.test(part) ? part : `${part}.`));
+    return sentences.join(" ");
+}
+
 function makeDifyApiError(
     method: string,
     path: string,
@@ -112,7 +146,7 @@ function makeDifyApiError(
     const difyMessage = redactSecrets(description.message, secrets).slice(0, 500);
     const code = redactSecrets(description.code, secrets);
     const what = status === 0 ? "could not reach Dify" : `HTTP ${status}${code ? ` ${code}` : ""}`;
-    const text = `Dify ${method} ${CONSOLE_API_PREFIX}${path} failed (${what})${difyMessage ? `: ${difyMessage}` : ""}${hint}`;
+    const text = joinSentences(`Dify ${method} ${CONSOLE_API_PREFIX}${path} failed (${what})${difyMessage ? `: ${difyMessage}` : ""}`, hint);
     const err = new Error(redactSecrets(text, secrets)) as DifyApiError;
     err.name = "DifyApiError";
     err.status = status;
@@ -131,7 +165,18 @@ export interface DifyEndpoint {
     url: string;
     /** Per-request timeout; streams use their own (default 30 s). */
     requestTimeoutMs?: number;
+    /** Pauses before each retry of a read (default DIFY_READ_RETRY_DELAYS_MS); [] turns retries off. */
+    retryDelaysMs?: number[];
 }
+
+/**
+ * Backoff for retrying reads (GET) that met a proxy error (502/503/504: nginx answers 502 while the api
+ * container restarts) or a reset/refused connection: 5 attempts within about 4 s. Writes are never retried,
+ * except when the connection was refused (then nothing reached Dify).
+ */
+export const DIFY_READ_RETRY_DELAYS_MS: readonly number[] = [250, 500, 1000, 2000];
+const RETRYABLE_STATUSES = [502, 503, 504];
+const RETRYABLE_READ_ERRORS = ["ECONNRESET", "ECONNREFUSED"];
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -166,7 +211,33 @@ interface SendOptions {
     secrets: Iterable<string | undefined>;
 }
 
-async function send(endpoint: DifyEndpoint, method: HttpMethod, path: string, options: SendOptions, attempt = 1): Promise<RawResponse> {
+/** Sends once, then again after each retry delay while the answer is a retryable failure (see above). */
+async function send(endpoint: DifyEndpoint, method: HttpMethod, path: string, options: SendOptions): Promise<RawResponse> {
+    const delays = endpoint.retryDelaysMs ?? DIFY_READ_RETRY_DELAYS_MS;
+    for (let attempt = 0; ; attempt++) {
+        let response: RawResponse | undefined;
+        let failure: DifyApiError | undefined;
+        try {
+            response = await sendOnce(endpoint, method, path, options);
+        } catch (err) {
+            failure = err as DifyApiError;
+        }
+        const transportCode = failure?.transportCode ?? "";
+        const retryable =
+            method === "GET"
+                ? RETRYABLE_READ_ERRORS.includes(transportCode) || (response !== undefined && RETRYABLE_STATUSES.includes(response.status))
+                : transportCode === "ECONNREFUSED";
+        if (!retryable || attempt >= delays.length) {
+            if (failure) {
+                throw failure;
+            }
+            return response as RawResponse;
+        }
+        await sleep(delays[attempt]);
+    }
+}
+
+async function sendOnce(endpoint: DifyEndpoint, method: HttpMethod, path: string, options: SendOptions): Promise<RawResponse> {
     let response: AxiosResponse;
     try {
         response = await axios.request({
@@ -185,11 +256,9 @@ async function send(endpoint: DifyEndpoint, method: HttpMethod, path: string, op
         });
     } catch (cause) {
         const reason = cause instanceof Error ? ((cause as { code?: string }).code ?? cause.message) : String(cause);
-        if (reason === "ECONNRESET" && method === "GET" && attempt === 1) {
-            // A pooled keep-alive connection the server had just closed: a read is safe to send again.
-            return send(endpoint, method, path, options, attempt + 1);
-        }
-        throw makeDifyApiError(method, path, 0, { code: "", message: `${reason} (${endpoint.url})` }, options.secrets);
+        const err = makeDifyApiError(method, path, 0, { code: "", message: `${reason} (${endpoint.url})` }, options.secrets);
+        err.transportCode = reason;
+        throw err;
     }
     return { status: response.status, headers: response.headers as RawResponse["headers"], body: parseBody(response.data) };
 }
@@ -259,7 +328,9 @@ export async function probeDify(endpoint: DifyEndpoint, options: ProbeOptions = 
         let response: RawResponse | undefined;
         let failure: DifyApiError | undefined;
         try {
-            response = await send(endpoint, "GET", "/setup", { secrets: [] });
+            // With a wait of its own, the probe polls at its own pace instead of the client's retry backoff.
+            const probeEndpoint = options.waitSeconds ? { ...endpoint, retryDelaysMs: [] } : endpoint;
+            response = await send(probeEndpoint, "GET", "/setup", { secrets: [] });
         } catch (err) {
             failure = err as DifyApiError;
         }
@@ -278,8 +349,10 @@ export async function probeDify(endpoint: DifyEndpoint, options: ProbeOptions = 
         const version = headerValue(answer.headers, "x-version");
         if (!version || !parseDifyVersion(version)) {
             throw new Error(
-                `${endpoint.url} answered GET ${CONSOLE_API_PREFIX}/setup without a usable X-Version header ` +
-                    `(got ${JSON.stringify(version ?? null)}); is this the address of a Dify console?`,
+                joinSentences(
+                    `${endpoint.url} answered GET ${CONSOLE_API_PREFIX}/setup without a usable X-Version header ` +
+                        `(got ${JSON.stringify(version ?? null)}), so it is not the address of a Dify console`,
+                ),
             );
         }
         const step = (answer.body as { step?: string } | undefined)?.step;
@@ -306,7 +379,7 @@ export async function setupDify(endpoint: DifyEndpoint, probe: DifyProbe, reques
     if (request.initPassword) {
         const init = await send(endpoint, "POST", "/init", { body: { password: request.initPassword }, secrets });
         if (!isSuccess(init)) {
-            const hint = init.status === 401 ? " (the init password does not match Dify's INIT_PASSWORD)" : "";
+            const hint = init.status === 401 ? "The init password does not match Dify's INIT_PASSWORD" : "";
             throw makeDifyApiError("POST", "/init", init.status, describeDifyErrorBody(init.body), secrets, hint);
         }
         const session = parseSetCookies(setCookieHeaders(init.headers)).get("session");
@@ -322,9 +395,9 @@ export async function setupDify(endpoint: DifyEndpoint, probe: DifyProbe, reques
     if (!isSuccess(setup)) {
         const hint =
             setup.status === 401
-                ? " (Dify has an INIT_PASSWORD: give it as the init password)"
+                ? "Dify has an INIT_PASSWORD: give it as the init password"
                 : setup.status === 403
-                  ? " (Dify is already set up)"
+                  ? "Dify is already set up"
                   : "";
         throw makeDifyApiError("POST", "/setup", setup.status, describeDifyErrorBody(setup.body), secrets, hint);
     }
@@ -426,12 +499,12 @@ export async function connectToDify(
     const encodedPassword = encodeLoginPassword(version, credentials.password);
     const secrets = new Set<string>([credentials.password, encodedPassword, ...(options.secrets ?? [])]);
     if (probe.setupStep !== "finished") {
-        throw new Error(`Dify at ${endpoint.url} is not set up yet (no admin account): create the DifyAdmin resource first.`);
+        throw new Error(joinSentences(`Dify at ${endpoint.url} is not set up yet (no admin account): create the DifyAdmin resource first`));
     }
     const key = loginKey(endpoint, credentials);
     const earlier = failedLogins().get(key);
     if (earlier !== undefined) {
-        const err = new Error(`${earlier} (Not sent again: these credentials already failed in this run.)`) as DifyApiError;
+        const err = new Error(joinSentences(earlier, "Not sent again: these credentials already failed in this run")) as DifyApiError;
         Object.assign(err, { name: "DifyApiError", status: 401, code: "authentication_failed", difyMessage: earlier, method: "POST", path: "/login" });
         throw err;
     }
@@ -444,9 +517,12 @@ export async function connectToDify(
         const description = describeDifyErrorBody(login.body);
         const lockedOut = login.status === 429;
         const hint = lockedOut
-            ? ". Dify has locked this account after repeated failed logins (24 h by default); wait, or clear the " +
-              `Redis key login_error_rate_limit:${credentials.email} on the Dify host.`
-            : `. Not retried: Dify locks an account after 5 failed logins. Check the admin email and password for ${endpoint.url} (Dify ${version}).`;
+            ? "Dify has locked this account after repeated failed logins (24 h by default); wait, or clear the " +
+              `Redis key login_error_rate_limit:${credentials.email} on the Dify host`
+            : joinSentences(
+                  "Not retried: Dify locks an account after 5 failed logins",
+                  `Check the admin email and password for ${endpoint.url} (Dify ${version})`,
+              );
         const failure = makeDifyApiError("POST", "/login", login.status, description, secrets, hint);
         if (login.status !== 0 && login.status < 500) {
             failedLogins().set(key, failure.message);
@@ -494,7 +570,7 @@ export async function connectToDify(
         authentication = "bearer";
     } else {
         throw new Error(
-            `Dify ${version} at ${endpoint.url} accepted the login but returned no tokens (neither cookies nor a JSON body).`,
+            joinSentences(`Dify ${version} at ${endpoint.url} accepted the login but returned no tokens (neither cookies nor a JSON body)`),
         );
     }
 
@@ -528,7 +604,7 @@ export async function connectToDify(
                 response.status,
                 describeDifyErrorBody(response.body),
                 secrets,
-                ". The Dify session expired and could not be renewed; run the command again to log in afresh.",
+                "The Dify session expired and could not be renewed; run the command again to log in afresh",
             );
         }
     };
@@ -732,6 +808,14 @@ export function maskServerUrl(url: string): string {
     }
     const base = `${match[1]}://${match[2]}`;
     return match[3] && match[3] !== "/" ? `${base}/******` : base;
+}
+
+/**
+ * How Dify shows a stored MCP credential or header (MCPProviderEntity._mask_value): first and last two
+ * characters around asterisks when longer than 6 characters, else all asterisks.
+ */
+export function maskDifyCredential(value: string): string {
+    return value.length > 6 ? value.slice(0, 2) + "*".repeat(value.length - 4) + value.slice(-2) : "*".repeat(value.length);
 }
 
 /** The redirect URI Dify uses for MCP OAuth (register it in the OAuth app): CONSOLE_API_URL + callback path. */

@@ -1,9 +1,12 @@
 // DifyMcpToolProvider: an MCP server registered in Dify's workspace (Tools → MCP), plus the OAuth hand-off.
 // Dify stores the server URL encrypted and only shows it masked (scheme://host/******), so the desired URL is
 // kept in state and drift is detected by comparing masked forms. On Dify 1.10+ a preset OAuth client
-// (`authentication.client_id`) is sent on create and only when it changed: sending it wipes Dify's stored
-// tokens. On 1.8–1.9 Dify can only use dynamic client registration (RFC 7591) with the authorization server.
-// Facts: ../shared/reference/dify-console-api.md section 2.
+// (`authentication.client_id`) is sent on create, and on update whenever the URL changes (Dify then resets
+// the provider's credentials, client included), the client changes, or Dify no longer holds it; never
+// otherwise, since sending it wipes Dify's stored tokens. On 1.8–1.9 Dify can only use dynamic client
+// registration (RFC 7591) with the authorization server.
+// Facts: ../shared/reference/dify-console-api.md sections 2 and 7; Dify's
+// services/tools/mcp_tools_manage_service.py (update_provider, validate_server_url_standalone).
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { engineSafeProvider } from "./engine-values";
@@ -15,8 +18,13 @@ import {
     DifyConsole,
     difyMcpOAuthRedirectUri,
     difyVersionAtLeast,
+    isDifyAlreadyExists,
+    isDifyApiError,
     isDifyNotFound,
+    isLostAnswer,
     isUnknownInput,
+    joinSentences,
+    maskDifyCredential,
     maskServerUrl,
     normalizeDifyUrl,
     resourceInitFailure,
@@ -26,6 +34,8 @@ import {
 /** The rule Dify's web UI enforces on server identifiers (isValidServerID); the backend checks nothing. */
 export const MCP_SERVER_IDENTIFIER_PATTERN = /^[a-z0-9_-]{1,24}$/;
 const MCP_ROUTE = "/workspaces/current/tool-provider/mcp";
+/** Lists providers with their UUIDs (`for_list=True`); GET /workspaces/current/tools/mcp gives server identifiers as ids. */
+const TOOL_PROVIDERS_ROUTE = "/workspaces/current/tool-providers";
 /** Dify keeps the stored URL when an update carries this placeholder. */
 const UNCHANGED_URL = "[__HIDDEN__]";
 /** Dify's OAuth state lives 5 minutes; while waiting, a fresh authorization URL is issued before that. */
@@ -61,7 +71,7 @@ export interface DifyMcpToolProviderOutputs extends DifyMcpToolProviderInputs {
     providerId: string;
     /** The consent URL a person opens once to authorize the workspace ("" once authorized). Valid 5 minutes. */
     authorizationUrl: string;
-    /** Whether Dify holds an authorization for the workspace (`is_team_authorization`). */
+    /** Whether Dify can list the server's tools with the tokens it holds (not just its `is_team_authorization` flag). */
     authorized: boolean;
     /** Tool names Dify discovered on the server (empty until authorized). */
     toolNames: string[];
@@ -175,7 +185,10 @@ interface McpProviderEntity {
     timeout?: number;
     sse_read_timeout?: number;
     configuration?: { timeout?: number; sse_read_timeout?: number };
-    authentication?: { client_id?: string; client_secret?: string };
+    /** 1.10+: the masked preset/registered client, null when Dify holds none. */
+    authentication?: { client_id?: string; client_secret?: string | null } | null;
+    /** 1.10+: false only for a preset client (core/entities/mcp_provider.py to_api_response). */
+    is_dynamic_registration?: boolean;
 }
 
 function supportsPresetClient(version: string): boolean {
@@ -184,6 +197,19 @@ function supportsPresetClient(version: string): boolean {
 
 function clientModeFor(version: string, inputs: DifyMcpToolProviderInputs): DifyMcpToolProviderOutputs["oauthClientMode"] {
     return supportsPresetClient(version) && inputs.oauthClientId ? "preset-client" : "dynamic-registration";
+}
+
+/**
+ * Whether Dify (1.10+) lacks the preset client `inputs` asks for: it shows `authentication: null` and
+ * `is_dynamic_registration: true` once its credentials were reset (a URL change, a failed mcp/auth), and a
+ * different masked id when the client was changed in its UI.
+ */
+function presetClientMissing(entity: McpProviderEntity, clientId: string, clientSecret: string): boolean {
+    const shown = entity.authentication;
+    if (!shown?.client_id || entity.is_dynamic_registration === true) {
+        return true;
+    }
+    return shown.client_id !== maskDifyCredential(clientId) || (shown.client_secret ?? "") !== maskDifyCredential(clientSecret);
 }
 
 /** The create/update body for the instance's version; unknown keys are ignored by every version. */
@@ -243,6 +269,30 @@ function toolNamesOf(entity: McpProviderEntity): string[] {
     return (entity.tools ?? []).map((tool) => String(tool.name ?? "")).filter((name) => name !== "");
 }
 
+/**
+ * What GET .../mcp/update/<id> answers when Dify has no working tokens (400 invalid_param): "Please auth the
+ * tool first" while `authed` is false; "Failed to connect to MCP server: Authentication failed - no token
+ * received" / "...: Authentication retry failed: ..." when `authed` is true but the tokens are gone or
+ * rejected (services/tools/mcp_tools_manage_service.py list_provider_tools, core/mcp/auth_client.py).
+ */
+function isAuthorizationFailure(err: unknown): boolean {
+    return isDifyApiError(err) && err.status === 400 && /Please auth the tool first|Authentication (retry )?failed/i.test(err.difyMessage);
+}
+
+type ToolListing = { ok: true; toolNames: string[] } | { ok: false; authorizationFailure: boolean; message: string };
+
+/** Lists the tools the way Dify's UI refreshes them: this works only with tokens the MCP server accepts. */
+async function listToolsWithStoredTokens(session: DifyConsole, providerId: string): Promise<ToolListing> {
+    try {
+        return { ok: true, toolNames: await fetchTools(session, providerId) };
+    } catch (err) {
+        if (isDifyNotFound(err)) {
+            throw err;
+        }
+        return { ok: false, authorizationFailure: isAuthorizationFailure(err), message: err instanceof Error ? err.message : String(err) };
+    }
+}
+
 interface AuthorizationState {
     authorizationUrl: string;
     authorized: boolean;
@@ -259,8 +309,9 @@ function announce(inputs: DifyMcpToolProviderInputs, url: string): void {
 }
 
 /**
- * Starts authorization and, when asked, waits until a person approved it (polling the provider), then lists
- * the tools. Issues a fresh URL before Dify's 5-minute OAuth state expires.
+ * Starts authorization and, when asked, waits until a person approved it, then lists the tools. Issues a
+ * fresh URL before Dify's 5-minute OAuth state expires. `is_team_authorization` alone proves nothing (Dify
+ * keeps it true when a new client wiped the tokens), so once it is true the tools must also list.
  */
 async function authorize(session: DifyConsole, providerId: string, inputs: DifyMcpToolProviderInputs): Promise<AuthorizationState> {
     let url = await startAuthorization(session, providerId);
@@ -275,11 +326,16 @@ async function authorize(session: DifyConsole, providerId: string, inputs: DifyM
     const pollMs = (inputs.authorizationPollSeconds ?? DEFAULTS.authorizationPollSeconds) * 1000;
     const started = Date.now();
     let issued = Date.now();
+    let lastFailure = "";
     while (Date.now() - started < timeoutMs) {
         await sleepMs(pollMs);
         const entity = await session.get<McpProviderEntity>(`${MCP_ROUTE}/tools/${providerId}`);
         if (entity.is_team_authorization) {
-            return { authorizationUrl: "", authorized: true, toolNames: await fetchTools(session, providerId) };
+            const listing = await listToolsWithStoredTokens(session, providerId);
+            if (listing.ok) {
+                return { authorizationUrl: "", authorized: true, toolNames: listing.toolNames };
+            }
+            lastFailure = listing.message;
         }
         if (Date.now() - issued > AUTHORIZATION_URL_LIFETIME_MS) {
             url = await startAuthorization(session, providerId);
@@ -291,9 +347,18 @@ async function authorize(session: DifyConsole, providerId: string, inputs: DifyM
         }
     }
     throw new Error(
-        `MCP server "${inputs.serverIdentifier}" was not authorized within ${timeoutMs / 1000} s. Open the authorization ` +
-            `URL (valid 5 minutes) and approve, then run \`pulumi up\` again: ${url}`,
+        joinSentences(
+            `MCP server "${inputs.serverIdentifier}" was not authorized within ${timeoutMs / 1000} s: open ${url} ` +
+                "(valid 5 minutes) and approve, then run `pulumi up` again",
+            lastFailure ? `Last attempt to list its tools: ${lastFailure}` : "",
+        ),
     );
+}
+
+/** Finds a provider by server identifier (unique per workspace), with its UUID. */
+async function findProviderByIdentifier(session: DifyConsole, serverIdentifier: string): Promise<McpProviderEntity | undefined> {
+    const providers = await session.get<McpProviderEntity[]>(TOOL_PROVIDERS_ROUTE, { type: "mcp" });
+    return (Array.isArray(providers) ? providers : []).find((p) => p.server_identifier === serverIdentifier && typeof p.id === "string");
 }
 
 export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMcpToolProviderInputs, DifyMcpToolProviderOutputs> = engineSafeProvider({
@@ -308,10 +373,28 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
     async create(inputs: DifyMcpToolProviderInputs) {
         const session = await connectWith(inputs, [inputs.oauthClientSecret ?? ""]);
         warnAboutRegistration(session.version, inputs);
-        const entity = await session.post<McpProviderEntity>(MCP_ROUTE, providerBody(session.version, inputs, inputs.serverUrl, true));
+        // A create whose answer was lost (connection reset after Dify applied it) left a provider behind: adopt
+        // it rather than fail forever with "MCP tool ... already exists".
+        let entity = await findProviderByIdentifier(session, inputs.serverIdentifier);
+        let adopted = entity !== undefined;
+        if (!entity) {
+            try {
+                entity = await session.post<McpProviderEntity>(MCP_ROUTE, providerBody(session.version, inputs, inputs.serverUrl, true));
+            } catch (err) {
+                if (!isDifyAlreadyExists(err) && !isLostAnswer(err)) {
+                    throw err;
+                }
+                entity = await findProviderByIdentifier(session, inputs.serverIdentifier);
+                if (!entity) {
+                    throw err; // taken by a provider with another identifier (name or URL), or never applied
+                }
+                adopted = true;
+            }
+        }
+        const providerId = entity.id;
         const base: DifyMcpToolProviderOutputs = {
             ...inputs,
-            providerId: entity.id,
+            providerId,
             authorizationUrl: "",
             authorized: false,
             toolNames: [],
@@ -320,14 +403,26 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
             difyVersion: session.version,
         };
         try {
-            const state = await authorize(session, entity.id, inputs);
-            return { id: entity.id, outs: { ...base, ...state } };
+            if (adopted) {
+                // Bring it to the desired state. The full URL is sent: Dify keeps its credentials when it is the
+                // one stored and resets them when not, so the preset client goes along (it wipes any tokens).
+                console.warn(`warning: adopting the existing Dify MCP provider "${inputs.serverIdentifier}" (${providerId}).`);
+                await session.put(MCP_ROUTE, { ...providerBody(session.version, inputs, inputs.serverUrl, true), provider_id: providerId });
+            }
+            const state = await authorize(session, providerId, inputs);
+            return { id: providerId, outs: { ...base, ...state } };
         } catch (err) {
             // The provider exists in Dify: record it so the next `up` updates instead of creating a duplicate.
-            throw resourceInitFailure(entity.id, base, err);
+            throw resourceInitFailure(providerId, base, err);
         }
     },
 
+    /**
+     * Costs, when nothing changed: the login (GET /setup, POST /login), GET .../mcp/tools/<id>, and, while
+     * Dify says the workspace is authorized, GET .../mcp/update/<id>, for which Dify opens one MCP session to
+     * the server (initialize + tools/list with the stored tokens) and stores the tool list. No OAuth flow,
+     * no writes from here.
+     */
     async read(id: string, props?: DifyMcpToolProviderOutputs) {
         const state = props as DifyMcpToolProviderOutputs;
         const session = await connectWith(state, [state.oauthClientSecret ?? ""]);
@@ -340,14 +435,40 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
             }
             throw err;
         }
-        const authorized = entity.is_team_authorization === true;
+        // A dropped or replaced preset client (1.10+) is drift: read back "" (or the masked id Dify shows) so
+        // the diff plans an update that sends the client again.
+        let oauthClientId = state.oauthClientId;
+        let oauthClientSecret = state.oauthClientSecret;
+        let clientMissing = false;
+        if (supportsPresetClient(session.version) && state.oauthClientId) {
+            clientMissing = presetClientMissing(entity, state.oauthClientId, state.oauthClientSecret ?? "");
+            const shown = entity.authentication;
+            if (clientMissing && (!shown?.client_id || entity.is_dynamic_registration === true)) {
+                oauthClientId = "";
+            } else if (clientMissing && shown?.client_id) {
+                // Another preset client was set in Dify's UI: show what Dify shows (masked).
+                if (shown.client_id !== maskDifyCredential(state.oauthClientId)) {
+                    oauthClientId = shown.client_id;
+                }
+                if ((shown.client_secret ?? "") !== maskDifyCredential(state.oauthClientSecret ?? "")) {
+                    oauthClientSecret = shown.client_secret ?? "";
+                }
+            }
+        }
+        // Authorized means the tools list with the stored tokens: Dify keeps `is_team_authorization` true
+        // after a new client wiped them. Without a client there are no tokens either (the credentials were reset).
+        let authorized = false;
         let toolNames = toolNamesOf(entity);
-        if (authorized && toolNames.length === 0) {
-            // After the OAuth callback Dify has not listed the tools yet; do what its UI does next.
-            try {
-                toolNames = await fetchTools(session, id);
-            } catch (err) {
-                console.warn(`warning: listing the tools of MCP server "${state.serverIdentifier}" failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (entity.is_team_authorization === true && !clientMissing) {
+            const listing = await listToolsWithStoredTokens(session, id);
+            if (listing.ok) {
+                authorized = true;
+                toolNames = listing.toolNames;
+            } else if (!listing.authorizationFailure) {
+                // The server could not be reached, which says nothing about the tokens: keep Dify's flag rather
+                // than plan a re-authorization (a failed mcp/auth would clear the credentials).
+                authorized = true;
+                console.warn(`warning: listing the tools of MCP server "${state.serverIdentifier}" failed: ${listing.message}`);
             }
         }
         const icon = typeof entity.icon === "object" && entity.icon !== null ? entity.icon : undefined;
@@ -356,9 +477,6 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
         // Masked URL: keep the desired one while scheme and host agree (a path change cannot be seen).
         const serverUrl =
             entity.server_url === undefined || entity.server_url === maskServerUrl(state.serverUrl) ? state.serverUrl : entity.server_url;
-        // A connection failure during auth makes Dify 1.10+ drop the preset client: report it as drift.
-        const clientId =
-            state.oauthClientMode === "preset-client" && entity.authentication && !entity.authentication.client_id ? "" : state.oauthClientId;
         return {
             id,
             props: {
@@ -370,7 +488,8 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
                 iconBackground: icon?.background ?? state.iconBackground,
                 timeoutSeconds: timeout === undefined ? state.timeoutSeconds : Number(timeout),
                 sseReadTimeoutSeconds: sseReadTimeout === undefined ? state.sseReadTimeoutSeconds : Number(sseReadTimeout),
-                oauthClientId: clientId,
+                oauthClientId,
+                oauthClientSecret,
                 authorized,
                 toolNames,
                 authorizationUrl: authorized ? "" : state.authorizationUrl,
@@ -394,20 +513,27 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
         const session = await connectWith(news, [news.oauthClientSecret ?? "", olds.oauthClientSecret ?? ""]);
         base.difyVersion = session.version;
         base.oauthClientMode = clientModeFor(session.version, news);
-        // Sent only when it changed: Dify 1.10+ rewrites its credentials (dropping the OAuth tokens) whenever
-        // an update carries a client id.
+        // Dify 1.10+ rewrites its credentials to just the client (dropping the OAuth tokens) whenever an update
+        // carries one, so the client goes only where it must: a new URL (Dify resets the credentials, client
+        // included, unless the same PUT carries `authentication`), a new client, or a client Dify lost.
+        const preset = supportsPresetClient(session.version) && !!news.oauthClientId;
         const clientChanged =
-            supportsPresetClient(session.version) &&
-            !!news.oauthClientId &&
+            preset &&
             (olds.oauthClientId !== news.oauthClientId ||
                 (olds.oauthClientSecret ?? "") !== (news.oauthClientSecret ?? "") ||
                 olds.oauthClientMode !== "preset-client");
-        if (remoteChanged) {
+        let sendClient = preset && (urlChanged || clientChanged);
+        if (preset && !sendClient) {
+            // State may predate the loss (no refresh ran): ask Dify, one GET.
+            const entity = await session.get<McpProviderEntity>(`${MCP_ROUTE}/tools/${id}`);
+            sendClient = presetClientMissing(entity, news.oauthClientId as string, news.oauthClientSecret ?? "");
+        }
+        if (remoteChanged || sendClient) {
             warnAboutRegistration(session.version, news);
-            const body = providerBody(session.version, news, urlChanged ? news.serverUrl : UNCHANGED_URL, clientChanged);
+            const body = providerBody(session.version, news, urlChanged ? news.serverUrl : UNCHANGED_URL, sendClient);
             await session.put(MCP_ROUTE, { ...body, provider_id: id });
         }
-        if (urlChanged || clientChanged || !olds.authorized) {
+        if (urlChanged || sendClient || !olds.authorized) {
             // A new URL or client drops the old tokens; an unauthorized provider gets a fresh (5-minute) URL.
             const state = await authorize(session, id, news);
             return { outs: { ...base, ...state } };

@@ -14,6 +14,7 @@ import {
     DifyConsole,
     isDifyNotFound,
     isUnknownInput,
+    joinSentences,
     normalizeDifyUrl,
     resourceInitFailure,
     sleepMs,
@@ -162,12 +163,16 @@ async function waitForTask(session: DifyConsole, taskId: string, inputs: DifyMod
         if (task.status === "failed") {
             const messages = (task.plugins ?? []).map((p) => `${p.plugin_id ?? "plugin"}: ${p.message ?? p.status ?? "failed"}`).join("; ");
             throw new Error(
-                `installing ${TONGYI_PLUGIN_ID} failed in Dify's plugin daemon (${messages || "no details"}). The daemon runs ` +
-                    "`pip install`: on hosts in mainland China set PIP_MIRROR_URL in Dify's .env.",
+                joinSentences(
+                    `installing ${TONGYI_PLUGIN_ID} failed in Dify's plugin daemon (${messages || "no details"})`,
+                    "The daemon runs `pip install`: on hosts in mainland China set PIP_MIRROR_URL in Dify's .env",
+                ),
             );
         }
         if (Date.now() > deadline) {
-            throw new Error(`installing ${TONGYI_PLUGIN_ID} did not finish within ${inputs.installTimeoutSeconds ?? DEFAULTS.installTimeoutSeconds} s (task ${taskId} is ${task.status})`);
+            throw new Error(
+                joinSentences(`installing ${TONGYI_PLUGIN_ID} did not finish within ${inputs.installTimeoutSeconds ?? DEFAULTS.installTimeoutSeconds} s (task ${taskId} is ${task.status})`),
+            );
         }
         await sleepMs((inputs.installPollSeconds ?? DEFAULTS.installPollSeconds) * 1000);
     }
@@ -198,7 +203,16 @@ async function ensurePlugin(session: DifyConsole, inputs: DifyModelProviderInput
         );
         const found = latest.versions?.[TONGYI_PLUGIN_ID]?.unique_identifier;
         if (!found) {
-            throw new Error(`Dify's marketplace does not list ${TONGYI_PLUGIN_ID}; give a .difypkg file as pluginPackagePath instead`);
+            // Dify swallows marketplace failures here: an unreachable marketplace answers 200 {"versions": {}},
+            // like one that does not list the plugin (services/plugin/plugin_service.py fetch_latest_plugin_version).
+            throw new Error(
+                joinSentences(
+                    `Dify's plugin/list/latest-versions lists no ${TONGYI_PLUGIN_ID}. Either the Dify host cannot reach the ` +
+                        "plugin marketplace (common in mainland China regions; check MARKETPLACE_API_URL in Dify's .env and " +
+                        "the host's outbound access), or the marketplace does not list the plugin",
+                    "Give a .difypkg file of the plugin as pluginPackagePath instead",
+                ),
+            );
         }
         uniqueIdentifier = found;
         install = await session.post(`${PLUGIN_ROUTE}/install/marketplace`, { plugin_unique_identifiers: [uniqueIdentifier] });
@@ -257,10 +271,10 @@ async function checkToolCalling(session: DifyConsole, model: string): Promise<vo
     const capable = models.filter((m) => (m.features ?? []).some((f) => TOOL_CALL_FEATURES.includes(f))).map((m) => m.model);
     const found = models.find((m) => m.model === model);
     if (!found) {
-        throw new Error(`llmModel ${model} is not a model of ${TONGYI_PROVIDER} in this Dify; models with tool calling: ${capable.join(", ") || "none"}`);
+        throw new Error(joinSentences(`llmModel ${model} is not a model of ${TONGYI_PROVIDER} in this Dify; models with tool calling: ${capable.join(", ") || "none"}`));
     }
     if (!capable.includes(model)) {
-        throw new Error(`llmModel ${model} does not support tool calling, which the MCP agent needs; choose one of: ${capable.join(", ")}`);
+        throw new Error(joinSentences(`llmModel ${model} does not support tool calling, which the MCP agent needs; choose one of: ${capable.join(", ")}`));
     }
 }
 

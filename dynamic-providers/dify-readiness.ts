@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { probeDify } from "./dify-client";
+import { joinSentences, probeDify } from "./dify-client";
 
 /** What the readiness check waits for. */
 export interface DifyReadinessInputs {
@@ -60,9 +60,11 @@ async function waitForDify(inputs: DifyReadinessInputs): Promise<{ setupStep: st
     } catch (error) {
         const lastSeen = error instanceof Error ? error.message : String(error);
         throw new Error(
-            `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}. ` +
+            joinSentences(
+                `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}`,
                 `The bootstrap logs to /var/log/dify-bootstrap.log on instance ${inputs.instanceId}; ` +
-                `raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again.`,
+                    "raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again",
+            ),
         );
     }
 }

@@ -1,6 +1,7 @@
 // Smoke test of a deployed stack: asks the Dify agent app a question that needs the Alibaba Cloud OpenAPI MCP
-// server, prints the tool calls and the answer, and fails when no MCP tool was called or the stream reports
-// an error.
+// server, prints the tool calls and the answer, and fails when no MCP tool call succeeded or the stream
+// reports an error. Dify reports a failed tool call as an ordinary observation (`tool invoke error: ...`),
+// not as an error event, so observations are checked too.
 //
 //   npm run smoke -- <stack> [--url URL] [--email EMAIL] [--app-id ID] [--query TEXT] [--cwd DIR]
 //
@@ -9,7 +10,7 @@
 // difyUrl, difyAdminEmail, difyAdminPassword (secret), agentAppId.
 // Exit codes: 0 passed, 1 failed (no MCP tool call, error event, API error), 2 usage or configuration error.
 import { execFileSync } from "child_process";
-import { connectToDify, DifyStreamEvent } from "../dynamic-providers/dify-client";
+import { connectToDify, DifyStreamEvent, joinSentences } from "../dynamic-providers/dify-client";
 
 export const DEFAULT_SMOKE_QUERY = "Query the number of ECS instances in the Hangzhou region";
 
@@ -36,7 +37,10 @@ export interface SmokeOptions {
 export interface SmokeToolCall {
     tool: string;
     input: string;
+    /** What the tool returned, as Dify reports it for this tool. */
     observation: string;
+    /** Dify's text for a failed call ("tool invoke error: ..."), "" when the call worked. */
+    error: string;
 }
 
 export interface SmokeResult {
@@ -61,6 +65,47 @@ interface AgentToolConfig {
 function shorten(text: string, max = 400): string {
     const flat = text.replace(/\s+/g, " ").trim();
     return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+/**
+ * The texts Dify's ToolEngine.agent_invoke returns as the observation instead of raising when a tool call
+ * fails (core/tools/tool_engine.py); an MCP tool that cannot connect or fails gives "tool invoke error: ...".
+ */
+const TOOL_FAILURE_PREFIXES = [
+    "tool invoke error:",
+    "tool parameters validation error:",
+    "there is not a tool named ",
+    "Please check your tool provider credentials",
+    "unknown error:",
+];
+
+export function toolFailureOf(observation: string): string {
+    const text = observation.trim();
+    return TOOL_FAILURE_PREFIXES.some((prefix) => text.startsWith(prefix)) ? text : "";
+}
+
+/**
+ * One observation per tool. The agent runners store a thought's observation as a JSON object keyed by tool
+ * name (core/agent/fc_agent_runner.py, cot_agent_runner.py; base_agent_runner.save_agent_thought dumps it),
+ * which the stream carries as a string.
+ */
+export function observationsByTool(observation: string, tools: string[]): Map<string, string> {
+    const result = new Map<string, string>();
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(observation);
+    } catch {
+        parsed = undefined;
+    }
+    for (const tool of tools) {
+        if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && tool in (parsed as Record<string, unknown>)) {
+            const value = (parsed as Record<string, unknown>)[tool];
+            result.set(tool, typeof value === "string" ? value : JSON.stringify(value));
+        } else {
+            result.set(tool, observation);
+        }
+    }
+    return result;
 }
 
 function agentTools(detail: unknown): AgentToolConfig[] {
@@ -101,6 +146,11 @@ export async function runSmokeTest(options: SmokeOptions): Promise<SmokeResult> 
 
     // Dify sends an agent_thought before and after the tool runs (same id): print each call once.
     const byThought = new Map<string, SmokeToolCall[]>();
+    const observe = (call: SmokeToolCall, observation: string) => {
+        call.observation = observation;
+        call.error = toolFailureOf(observation);
+        log(call.error ? `  ✗ ${call.tool} failed: ${shorten(call.error)}` : `  ← ${call.tool}: ${shorten(observation)}`);
+    };
     const onEvent = (event: DifyStreamEvent) => {
         switch (event.event) {
             case "agent_thought": {
@@ -110,24 +160,25 @@ export async function runSmokeTest(options: SmokeOptions): Promise<SmokeResult> 
                 }
                 const key = `${String(event.id ?? "")}:${tool}`;
                 const observation = String(event.observation ?? "");
+                // Several tools in one thought come as "a;b".
+                const names = tool.split(";").filter((name) => name !== "");
+                const perTool = observationsByTool(observation, names);
                 const known = byThought.get(key);
                 if (known) {
                     for (const call of known) {
                         if (observation && !call.observation) {
-                            call.observation = observation;
-                            log(`  ← ${call.tool}: ${shorten(observation)}`);
+                            observe(call, perTool.get(call.tool) ?? observation);
                         }
                     }
                     return;
                 }
-                // Several tools in one thought come as "a;b".
-                const calls = tool.split(";").filter((name) => name !== "").map((name) => ({ tool: name, input: String(event.tool_input ?? ""), observation }));
+                const calls = names.map((name) => ({ tool: name, input: String(event.tool_input ?? ""), observation: "", error: "" }));
                 byThought.set(key, calls);
                 for (const call of calls) {
                     result.toolCalls.push(call);
                     log(`  → tool call: ${call.tool} ${shorten(call.input)}`);
                     if (observation) {
-                        log(`  ← ${call.tool}: ${shorten(observation)}`);
+                        observe(call, perTool.get(call.tool) ?? observation);
                     }
                 }
                 return;
@@ -155,6 +206,7 @@ export async function runSmokeTest(options: SmokeOptions): Promise<SmokeResult> 
     // Every attached tool is an MCP tool for this app; when other tools are attached, match MCP names.
     const onlyMcp = tools.every((tool) => tool.provider_type === "mcp");
     const mcpCalls = result.toolCalls.filter((call) => onlyMcp || result.mcpTools.includes(call.tool));
+    const working = mcpCalls.filter((call) => call.error === "");
     if (result.streamError) {
         result.reason = `the stream reported an error: ${result.streamError}`;
     } else if (mcpCalls.length === 0) {
@@ -162,10 +214,19 @@ export async function runSmokeTest(options: SmokeOptions): Promise<SmokeResult> 
             result.toolCalls.length === 0
                 ? "the agent answered without calling an MCP tool"
                 : `the agent called ${result.toolCalls.map((c) => c.tool).join(", ")}, none of them an MCP tool of the app`;
+    } else if (working.length === 0) {
+        // The agent may answer politely after its tools failed; Dify sends no error event for that.
+        const errors = mcpCalls.map((call) => `${call.tool}: ${shorten(call.error, 300)}`);
+        result.reason = `every MCP tool call failed (${errors.join("; ")})`;
     } else {
         result.passed = true;
     }
-    log(result.passed ? `PASS: ${mcpCalls.length} MCP tool call(s)` : `FAIL: ${result.reason}`);
+    const failedCalls = mcpCalls.length - working.length;
+    log(
+        result.passed
+            ? `PASS: ${working.length} MCP tool call(s)${failedCalls > 0 ? ` (${failedCalls} more failed)` : ""}`
+            : `FAIL: ${joinSentences(result.reason)}`,
+    );
     return result;
 }
 
@@ -203,15 +264,15 @@ export function parseSmokeArgs(argv: string[]): SmokeCommandLine {
         if (key) {
             const value = inline ?? argv[++i];
             if (value === undefined) {
-                throw new Error(`${flag} needs a value`);
+                throw new Error(joinSentences(`${flag} needs a value`));
             }
             (parsed as unknown as Record<string, string>)[key] = value;
         } else if (arg.startsWith("-")) {
-            throw new Error(`unknown option ${arg}`);
+            throw new Error(joinSentences(`unknown option ${arg}`));
         } else if (parsed.stack === undefined) {
             parsed.stack = arg;
         } else {
-            throw new Error(`unexpected argument ${arg}`);
+            throw new Error(joinSentences(`unexpected argument ${arg}`));
         }
     }
     return parsed;
@@ -233,14 +294,14 @@ function readStackOutputs(stack: string, cwd?: string): Record<string, unknown> 
     } catch (err) {
         const failure = err as { code?: string; stderr?: string };
         if (failure.code === "ENOENT") {
-            throw new Error("the pulumi CLI is not on PATH; pass --url, --email, --app-id and DIFY_ADMIN_PASSWORD instead");
+            throw new Error(joinSentences("the pulumi CLI is not on PATH; pass --url, --email, --app-id and DIFY_ADMIN_PASSWORD instead"));
         }
-        throw new Error(`pulumi stack output --stack ${stack} failed: ${shorten(String(failure.stderr ?? err), 500)}`);
+        throw new Error(joinSentences(`pulumi stack output --stack ${stack} failed: ${shorten(String(failure.stderr ?? err), 500)}`));
     }
     try {
         return JSON.parse(text) as Record<string, unknown>;
     } catch {
-        throw new Error(`pulumi stack output --stack ${stack} did not print JSON`);
+        throw new Error(joinSentences(`pulumi stack output --stack ${stack} did not print JSON`));
     }
 }
 
@@ -265,7 +326,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const missing = (Object.keys(values) as (keyof typeof values)[]).filter((key) => !values[key]);
     if (missing.length > 0) {
         if (!args.stack) {
-            console.error(`missing ${missing.join(", ")} and no stack given to read them from\n${USAGE}`);
+            console.error(`${joinSentences(`missing ${missing.join(", ")} and no stack given to read them from`)}\n${USAGE}`);
             return 2;
         }
         let outputs: Record<string, unknown>;
@@ -283,7 +344,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         }
         const still = missing.filter((key) => !values[key]).map((key) => SMOKE_STACK_OUTPUTS[key]);
         if (still.length > 0) {
-            console.error(`stack ${args.stack} has no output ${still.join(", ")}; has \`pulumi up\` finished?`);
+            console.error(joinSentences(`stack ${args.stack} has no output ${still.join(", ")}; run \`pulumi up\` to completion first`));
             return 2;
         }
     }

@@ -6,6 +6,7 @@ import {
     DifyAgentAppInputs,
     DifyAgentAppOutputs,
 } from "../../dynamic-providers/dify-agent-app";
+import { connectToDify } from "../../dynamic-providers/dify-client";
 import { HostedProvider, startHostedProvider } from "../harness/engine-provider";
 import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
 
@@ -77,7 +78,7 @@ describe("DifyAgentApp check, diff and model config", () => {
     });
 });
 
-describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyAgentApp against Dify %s", (version) => {
+describe.each(["1.8.0", "1.9.2", "1.10.1", "1.14.1"])("DifyAgentApp against Dify %s", (version) => {
     let server: DifyConsoleServer;
     let inputs: DifyAgentAppInputs;
     let outs: DifyAgentAppOutputs;
@@ -122,6 +123,28 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyAgentApp against Dify %s", (ver
         expect(read.props).toEqual(outs);
     });
 
+    it("renames with every field PUT /apps/<id> declares, keeping the ones Pulumi does not manage (1.8–1.10 answer 500 without them)", async () => {
+        const app = server.apps.get(id);
+        Object.assign(app ?? {}, { useIconAsAnswerIcon: true, maxActiveRequests: 7 });
+        server.resetCalls();
+        const renamed = await checked(desired(server.url, { name: "Ops Agent 2", systemPrompt: "Answer briefly.", mcpToolNames: [TOOLS[0]] }));
+        outs = (await host.call<{ outs: DifyAgentAppOutputs }>("update", id, outs, renamed)).outs;
+        expect(server.bodies.get("PUT /apps/<id>")).toEqual([
+            {
+                name: "Ops Agent 2",
+                description: "",
+                icon_type: "emoji",
+                icon: "🤖",
+                icon_background: "#FFEAD5",
+                use_icon_as_answer_icon: true,
+                max_active_requests: 7,
+            },
+        ]);
+        expect(server.apps.get(id)).toMatchObject({ name: "Ops Agent 2", useIconAsAnswerIcon: true, maxActiveRequests: 7 });
+        expect(server.count({ kind: "write" })).toBe(1);
+        inputs = renamed;
+    });
+
     it("reports tools removed in Dify's UI as drift, then the app gone; delete is idempotent", async () => {
         const app = server.apps.get(id);
         (app?.modelConfig.agent_mode as { tools: unknown[] }).tools = [];
@@ -159,5 +182,66 @@ describe("DifyAgentApp when the model config is rejected (Dify 1.14.1)", () => {
         expect((error as Error).message).toMatch(/model-config failed \(HTTP 400 invalid_param\).*no-such-model/);
         expect(server.apps.size).toBe(1);
         await server.close();
+    });
+});
+
+describe("DifyAgentApp when answers get lost (Dify 1.14.1)", () => {
+    let server: DifyConsoleServer;
+    beforeAll(async () => {
+        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
+        server.seedTongyi();
+    });
+    afterAll(() => server.close());
+
+    it("adopts the app whose create Dify applied before the connection was reset, instead of making a second one", async () => {
+        const inputs = await checked(desired(server.url, { name: "Lost answer agent" }));
+        server.resetAfterNextWrite("POST /apps");
+        const created = await host.call<{ id: string; outs: DifyAgentAppOutputs }>("create", inputs);
+        expect([...server.apps.keys()]).toEqual([created.id]);
+        expect(server.count({ route: "POST /apps" })).toBe(1);
+        expect(server.apps.get(created.id)?.modelConfig.pre_prompt).toBe(PROMPT);
+        expect(host.output()).toContain('adopting the existing Dify agent app "Lost answer agent"');
+        // The next up finds nothing to do.
+        const read = await host.call<{ props: DifyAgentAppOutputs }>("read", created.id, created.outs);
+        expect(diffDifyAgentApp(read.props, inputs).changes).toBe(false);
+    });
+
+    it("adopts an app an earlier run left behind, found by its exact name among similar ones, and brings it to the desired state", async () => {
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        for (let i = 0; i < 3; i++) {
+            await session.post("/apps", { name: `Left behind agent ${i}`, mode: "agent-chat", icon_type: "emoji", icon: "🤖" }); // similar names
+        }
+        const left = await session.post<{ id: string }>("/apps", { name: "Left behind agent", mode: "agent-chat", icon_type: "emoji", icon: "🤖" });
+        server.resetCalls();
+        const inputs = await checked(desired(server.url, { name: "Left behind agent", description: "Adopted" }));
+        const created = await host.call<{ id: string }>("create", inputs);
+        expect(created.id).toBe(left.id);
+        expect(server.count({ route: "POST /apps" })).toBe(0);
+        expect(server.apps.get(left.id)).toMatchObject({ description: "Adopted" });
+        expect(server.apps.get(left.id)?.modelConfig.pre_prompt).toBe(PROMPT);
+        expect(server.bodies.get("GET /apps")?.length ?? 0).toBeGreaterThan(0);
+    });
+
+    it("refuses to guess between several apps of that name, and creates nothing", async () => {
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        const a = await session.post<{ id: string }>("/apps", { name: "Twin agent", mode: "agent-chat", icon_type: "emoji", icon: "🤖" });
+        const b = await session.post<{ id: string }>("/apps", { name: "Twin agent", mode: "agent-chat", icon_type: "emoji", icon: "🤖" });
+        const before = server.apps.size;
+        const error = await host.call("create", await checked(desired(server.url, { name: "Twin agent" }))).catch((e: Error) => e);
+        expect((error as Error).message).toMatch(/2 agent-chat apps named "Twin agent"/);
+        expect((error as Error).message).toContain(a.id);
+        expect((error as Error).message).toContain(b.id);
+        expect((error as Error).message).toMatch(/[^.]\.$/);
+        expect(server.apps.size).toBe(before);
+    });
+
+    it("does not retry a write the proxy answered with 502", async () => {
+        const inputs = await checked(desired(server.url, { name: "Proxy agent" }));
+        const created = await host.call<{ id: string; outs: DifyAgentAppOutputs }>("create", inputs);
+        server.resetCalls();
+        server.failNextRequests(1, { route: "POST /apps/<id>/model-config" });
+        const error = await host.call("update", created.id, created.outs, { ...inputs, systemPrompt: "Changed." }).catch((e: Error) => e);
+        expect((error as Error).message).toMatch(/model-config failed \(HTTP 502\)/);
+        expect(server.count({ route: "POST /apps/<id>/model-config" })).toBe(1);
     });
 });

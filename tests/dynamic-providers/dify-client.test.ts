@@ -1,12 +1,16 @@
 import * as http from "http";
 import { AddressInfo } from "net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
     compareDifyVersions,
     connectToDify,
     difyVersionAtLeast,
     encodeLoginPassword,
+    DifyApiError,
     isDifyApiError,
+    isLostAnswer,
+    joinSentences,
+    maskDifyCredential,
     maskServerUrl,
     probeDify,
     resourceInitFailure,
@@ -39,6 +43,18 @@ describe("provider plumbing", () => {
         expect(maskServerUrl("https://mcp.example.com:8443/a/b/mcp?x=1")).toBe("https://mcp.example.com:8443/******");
         expect(maskServerUrl("https://mcp.example.com/")).toBe("https://mcp.example.com");
         expect(maskServerUrl("https://mcp.example.com:443/mcp")).toBe("https://mcp.example.com:443/******");
+    });
+
+    it("joins error sentences so every text ends with exactly one period", () => {
+        expect(joinSentences("Invalid email or password.", "Not retried: Dify locks an account")).toBe("Invalid email or password. Not retried: Dify locks an account.");
+        expect(joinSentences("a..", "", undefined, " b. ")).toBe("a. b.");
+        expect(joinSentences("is this Dify?", "c")).toBe("is this Dify? c.");
+    });
+
+    it("masks MCP credentials the way Dify shows them (MCPProviderEntity._mask_value)", () => {
+        expect(maskDifyCredential("4071151845732613353")).toBe("40***************53");
+        expect(maskDifyCredential("abcdef")).toBe("******");
+        expect(maskDifyCredential("")).toBe("");
     });
 
     it("builds init-failure errors the dynamic-provider host turns into ErrorResourceInitFailed (id, properties, reasons)", () => {
@@ -87,7 +103,9 @@ describe.each([
         expect(isDifyApiError(error)).toBe(true);
         const message = (error as Error).message;
         expect(message).toMatch(/POST \/console\/api\/login failed \(HTTP 401 authentication_failed\)/);
-        expect(message).toMatch(/Not retried/);
+        expect(message).toMatch(/Invalid email or password\. Not retried/);
+        expect(message).not.toMatch(/\.\./);
+        expect(message).toMatch(/[^.]\.$/);
         expect(message).not.toContain(wrong);
         expect(message).not.toContain(Buffer.from(wrong).toString("base64"));
         expect(server.count({ route: "POST /login" })).toBe(1);
@@ -152,5 +170,50 @@ describe("reaching Dify", () => {
             /HTTP 200 account_not_found/,
         );
         await server.close();
+    });
+});
+
+describe("lost answers and a restarting proxy (Dify 1.14.1)", () => {
+    // A fresh server per test: an injected fault left unused must not leak into the next test.
+    let server: DifyConsoleServer;
+    beforeEach(async () => {
+        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
+    });
+    afterEach(() => server.close());
+
+    it("retries reads answered 502/503/504 with a short backoff, a bounded number of times", async () => {
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        server.resetCalls();
+        server.failNextRequests(1, { status: 502 });
+        server.failNextRequests(1, { status: 504 });
+        expect(await session.get("/account/profile")).toMatchObject({ email: ADMIN.email });
+        expect(server.calls.map((c) => c.status)).toEqual([502, 504, 200]);
+
+        const quick = await connectToDify({ url: server.url, retryDelaysMs: [1, 1, 1, 1] }, ADMIN);
+        server.resetCalls();
+        server.failNextRequests(5, { status: 503, route: "GET /account/profile" });
+        const error = (await quick.get("/account/profile").catch((e: unknown) => e)) as DifyApiError;
+        expect(error).toMatchObject({ status: 503 });
+        expect(server.count({ route: "GET /account/profile" })).toBe(5);
+        expect(await quick.get("/account/profile")).toMatchObject({ email: ADMIN.email });
+    });
+
+    it("never retries a write: a 502 fails at once, and a reset after Dify applied it is reported as a lost answer", async () => {
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        server.resetCalls();
+        server.failNextRequests(1, { route: "POST /account/name" });
+        const proxied = (await session.post("/account/name", { name: "Proxied" }).catch((e: unknown) => e)) as DifyApiError;
+        expect(proxied.message).toMatch(/POST \/console\/api\/account\/name failed \(HTTP 502\): 502 Bad Gateway/);
+        expect(isLostAnswer(proxied)).toBe(true);
+        expect(server.count({ route: "POST /account/name" })).toBe(1);
+        expect(server.accounts[0].name).toBe(ADMIN.name);
+
+        server.resetAfterNextWrite("POST /account/name");
+        const reset = (await session.post("/account/name", { name: "Lost Answer" }).catch((e: unknown) => e)) as DifyApiError;
+        expect(reset).toMatchObject({ status: 0 });
+        expect(reset.message).toMatch(/could not reach Dify\): ECONNRESET/);
+        expect(isLostAnswer(reset)).toBe(true);
+        expect(server.count({ route: "POST /account/name" })).toBe(2);
+        expect(server.accounts[0].name).toBe("Lost Answer"); // applied all the same
     });
 });

@@ -8,6 +8,7 @@ import {
     DifyMcpToolProviderInputs,
     DifyMcpToolProviderOutputs,
 } from "../../dynamic-providers/dify-mcp-provider";
+import { connectToDify } from "../../dynamic-providers/dify-client";
 import { HostedProvider, startHostedProvider } from "../harness/engine-provider";
 import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
 
@@ -16,6 +17,7 @@ const MCP_URL = "https://openapi-mcp.cn-hangzhou.aliyuncs.com/accounts/123456789
 const CLIENT_ID = "4071151845732613353";
 const TOOLS = ["Ecs-DescribeInstances", "Ecs-DescribeRegions"];
 const MCP = "/workspaces/current/tool-provider/mcp";
+const MOVED_URL = "https://openapi-mcp.cn-shanghai.aliyuncs.com/accounts/1234567890/custom/ops/id/EfGh/mcp";
 
 let host: HostedProvider;
 beforeAll(async () => {
@@ -235,5 +237,198 @@ describe("DifyMcpToolProvider failures after the provider exists (Dify 1.14.1)",
         expect((server.bodies.get(`PUT ${MCP}`)?.[0] as Record<string, unknown>).authentication).toEqual({ client_id: CLIENT_ID, client_secret: "" });
         expect(record.clientId).toBe(CLIENT_ID);
         expect(fixed.outs.authorizationUrl).toContain(`client_id=${CLIENT_ID}`);
+    });
+});
+
+describe("DifyMcpToolProvider with a preset client on Dify 1.14.1 whose authorization server has no dynamic registration", () => {
+    // Alibaba Cloud's case: without the preset client Dify can only answer "does not support dynamic client registration".
+    let server: DifyConsoleServer;
+    let inputs: DifyMcpToolProviderInputs;
+    let outs: DifyMcpToolProviderOutputs;
+    let id: string;
+    beforeAll(async () => {
+        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN, dynamicClientRegistration: false });
+        inputs = await checked(desired(server.url));
+        ({ id, outs } = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs));
+        server.authorizeMcpProvider(id, TOOLS);
+        outs = (await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs)).props;
+        expect(outs).toMatchObject({ authorized: true, toolNames: TOOLS });
+    });
+    afterAll(() => server.close());
+
+    it("sends the client with a new serverUrl (Dify resets the credentials on any URL change), then restarts authorization", async () => {
+        server.resetCalls();
+        const moved = await checked(desired(server.url, { serverUrl: MOVED_URL }));
+        expect(await host.call("diff", id, outs, moved)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+        outs = (await host.call<{ outs: DifyMcpToolProviderOutputs }>("update", id, outs, moved)).outs;
+        expect(server.bodies.get(`PUT ${MCP}`)).toEqual([
+            expect.objectContaining({ provider_id: id, server_url: MOVED_URL, authentication: { client_id: CLIENT_ID, client_secret: "" } }),
+        ]);
+        expect(server.mcpProviders.get(id)).toMatchObject({ serverUrl: MOVED_URL, clientId: CLIENT_ID, isDynamicRegistration: false, authed: false, tools: [] });
+        expect(outs).toMatchObject({ serverUrl: MOVED_URL, authorized: false, oauthClientId: CLIENT_ID });
+        expect(new URL(outs.authorizationUrl).searchParams.get("client_id")).toBe(CLIENT_ID);
+        // State and Dify agree: a refresh finds nothing to do.
+        const read = await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs);
+        expect(read.props).toEqual(outs);
+        expect(await host.call("diff", id, read.props, moved)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+        inputs = moved;
+    });
+
+    it("reads a client Dify dropped after a failed authorization (authentication: null) as drift, and the update sends it again", async () => {
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        // An mcp/auth that cannot reach the MCP server clears every credential, the preset client included.
+        server.setMcpServerReachable(false);
+        await expect(session.post(`${MCP}/auth`, { provider_id: id })).rejects.toThrow(/Failed to connect to MCP server/);
+        server.setMcpServerReachable(true);
+        expect(await session.get(`${MCP}/tools/${id}`)).toMatchObject({ authentication: null, is_dynamic_registration: true });
+
+        const read = await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs);
+        expect(read.props).toMatchObject({ oauthClientId: "", authorized: false });
+        expect(diffDifyMcpToolProvider(read.props, inputs)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+        server.resetCalls();
+        outs = (await host.call<{ outs: DifyMcpToolProviderOutputs }>("update", id, read.props, inputs)).outs;
+        expect(server.bodies.get(`PUT ${MCP}`)).toEqual([
+            expect.objectContaining({ server_url: "[__HIDDEN__]", authentication: { client_id: CLIENT_ID, client_secret: "" } }),
+        ]);
+        expect(server.mcpProviders.get(id)?.clientId).toBe(CLIENT_ID);
+        expect(new URL(outs.authorizationUrl).searchParams.get("client_id")).toBe(CLIENT_ID);
+        expect(outs.oauthClientId).toBe(CLIENT_ID);
+    });
+
+    it("sends the client on an update when Dify lost it, even without a refresh first", async () => {
+        const record = server.mcpProviders.get(id);
+        server.setMcpServerReachable(false);
+        await (await connectToDify({ url: server.url }, ADMIN)).post(`${MCP}/auth`, { provider_id: id }).catch(() => undefined);
+        server.setMcpServerReachable(true);
+        expect(record?.clientId).toBe("");
+        server.resetCalls();
+        const renamed = await checked(desired(server.url, { serverUrl: MOVED_URL, name: "Alibaba Cloud Ops" }));
+        outs = (await host.call<{ outs: DifyMcpToolProviderOutputs }>("update", id, outs, renamed)).outs;
+        expect((server.bodies.get(`PUT ${MCP}`)?.[0] as Record<string, unknown>).authentication).toEqual({ client_id: CLIENT_ID, client_secret: "" });
+        expect(record?.clientId).toBe(CLIENT_ID);
+        expect(new URL(outs.authorizationUrl).searchParams.get("client_id")).toBe(CLIENT_ID);
+        inputs = renamed;
+    });
+});
+
+describe("DifyMcpToolProvider authorization on Dify 1.14.1", () => {
+    let server: DifyConsoleServer;
+    let inputs: DifyMcpToolProviderInputs;
+    let outs: DifyMcpToolProviderOutputs;
+    let id: string;
+    beforeAll(async () => {
+        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN, dynamicClientRegistration: false });
+        inputs = await checked(desired(server.url));
+        ({ id, outs } = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs));
+    });
+    afterAll(() => server.close());
+
+    it("decides authorization by listing the tools: Dify's flag survives a credential rewrite that drops the tokens", async () => {
+        server.authorizeMcpProvider(id, TOOLS);
+        outs = (await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs)).props;
+        expect(outs.authorized).toBe(true);
+        // Saving the provider unchanged in Dify's UI sends the masked client back: Dify keeps the client but
+        // rewrites its credentials to just the client, so the tokens are gone and `authed` stays true.
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        const shown = await session.get<{ authentication: unknown; is_team_authorization: boolean }>(`${MCP}/tools/${id}`);
+        await session.put(MCP, {
+            provider_id: id,
+            server_url: "[__HIDDEN__]",
+            name: inputs.name,
+            icon: "☁️",
+            icon_type: "emoji",
+            icon_background: "#E0F2FE",
+            server_identifier: inputs.serverIdentifier,
+            configuration: { timeout: 30, sse_read_timeout: 300 },
+            headers: {},
+            authentication: shown.authentication,
+        });
+        expect(server.mcpProviders.get(id)).toMatchObject({ authed: true, hasTokens: false, clientId: CLIENT_ID });
+        expect((await session.get<{ is_team_authorization: boolean }>(`${MCP}/tools/${id}`)).is_team_authorization).toBe(true);
+
+        server.resetCalls();
+        const read = await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs);
+        expect(read.props).toMatchObject({ authorized: false, oauthClientId: CLIENT_ID });
+        // What the refresh cost: the detail and one tool listing, no writes.
+        expect(server.count({ route: `GET ${MCP}/tools/<id>` })).toBe(1);
+        expect(server.count({ route: `GET ${MCP}/update/<id>` })).toBe(1);
+        expect(server.count({ kind: "write" })).toBe(0);
+
+        // Waiting for authorization ends only once the tools list, not when the (stale) flag is true.
+        const waiting = await checked(desired(server.url, { waitForAuthorization: true }));
+        expect(diffDifyMcpToolProvider({ ...read.props, waitForAuthorization: true }, waiting).changes).toBe(true);
+        server.resetCalls();
+        const pending = host.call<{ outs: DifyMcpToolProviderOutputs }>("update", id, { ...read.props, waitForAuthorization: true }, waiting);
+        await until(() => server.count({ route: `GET ${MCP}/update/<id>` }) >= 2);
+        server.authorizeMcpProvider(id, TOOLS);
+        const done = (await pending).outs;
+        expect(done).toMatchObject({ authorized: true, toolNames: TOOLS, authorizationUrl: "" });
+        expect(server.count({ route: `PUT ${MCP}` })).toBe(0); // the client was still there: not sent
+    });
+});
+
+describe("DifyMcpToolProvider when answers get lost (Dify 1.14.1)", () => {
+    let server: DifyConsoleServer;
+    beforeAll(async () => {
+        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
+    });
+    afterAll(() => server.close());
+
+    it("adopts the provider whose create Dify applied before the connection was reset, in the same up", async () => {
+        const inputs = await checked(desired(server.url, { name: "Lost answer", serverIdentifier: "lost-answer", serverUrl: `${MCP_URL}/lost` }));
+        server.resetAfterNextWrite(`POST ${MCP}`);
+        const created = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs);
+        const records = [...server.mcpProviders.values()].filter((r) => r.serverIdentifier === "lost-answer");
+        expect(records.map((r) => r.id)).toEqual([created.id]);
+        expect(server.count({ route: `POST ${MCP}` })).toBe(1);
+        expect(records[0]).toMatchObject({ clientId: CLIENT_ID, serverUrl: `${MCP_URL}/lost` });
+        expect(new URL(created.outs.authorizationUrl).searchParams.get("client_id")).toBe(CLIENT_ID);
+        expect(host.output()).toContain('adopting the existing Dify MCP provider "lost-answer"');
+    });
+
+    it("adopts a provider an earlier run left behind, found by server identifier, instead of failing with 'already exists'", async () => {
+        const session = await connectToDify({ url: server.url }, ADMIN);
+        const left = await session.post<{ id: string }>(MCP, {
+            server_url: `${MCP_URL}/left`,
+            name: "Left behind",
+            icon: "☁️",
+            icon_type: "emoji",
+            icon_background: "#E0F2FE",
+            server_identifier: "left-behind",
+            configuration: { timeout: 30, sse_read_timeout: 300 },
+            headers: {},
+        });
+        server.resetCalls();
+        const inputs = await checked(desired(server.url, { name: "Left behind renamed", serverIdentifier: "left-behind", serverUrl: `${MCP_URL}/left` }));
+        const created = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs);
+        expect(created.id).toBe(left.id);
+        expect(server.count({ route: `POST ${MCP}` })).toBe(0);
+        expect(server.mcpProviders.get(left.id)).toMatchObject({ name: "Left behind renamed", clientId: CLIENT_ID, isDynamicRegistration: false });
+        expect(created.outs.authorizationUrl).toContain(`client_id=${CLIENT_ID}`);
+    });
+
+    it("still fails, without adopting, when another provider holds the name", async () => {
+        const inputs = await checked(desired(server.url, { name: "Left behind renamed", serverIdentifier: "someone-else", serverUrl: `${MCP_URL}/else` }));
+        const error = await host.call("create", inputs).catch((e: Error) => e);
+        expect((error as Error).message).toMatch(/HTTP 400 invalid_param\): MCP tool Left behind renamed already exists\.$/);
+        expect([...server.mcpProviders.values()].some((r) => r.serverIdentifier === "someone-else")).toBe(false);
+    });
+
+    it("retries reads through the proxy's 502s while Dify restarts, and never a write", async () => {
+        const inputs = await checked(desired(server.url, { name: "Lost answer", serverIdentifier: "lost-answer", serverUrl: `${MCP_URL}/lost` }));
+        const [record] = [...server.mcpProviders.values()].filter((r) => r.serverIdentifier === "lost-answer");
+        const state = { ...inputs, providerId: record.id, authorizationUrl: "", authorized: false, toolNames: [], oauthClientMode: "preset-client", oauthRedirectUri: "", difyVersion: "1.14.1" } as DifyMcpToolProviderOutputs;
+        server.resetCalls();
+        server.failNextRequests(2);
+        const read = await host.call<{ id: string }>("read", record.id, state);
+        expect(read.id).toBe(record.id);
+        expect(server.calls.slice(0, 3).map((c) => `${c.route} ${c.status}`)).toEqual(["GET /setup 502", "GET /setup 502", "GET /setup 200"]);
+
+        server.resetCalls();
+        server.failNextRequests(1, { route: `PUT ${MCP}` });
+        const error = await host.call("update", record.id, state, { ...inputs, name: "Renamed during a restart" }).catch((e: Error) => e);
+        expect((error as Error).message).toMatch(/PUT \/console\/api\/workspaces\/current\/tool-provider\/mcp failed \(HTTP 502\).*Bad Gateway/);
+        expect(server.count({ route: `PUT ${MCP}` })).toBe(1);
+        expect(record.name).toBe("Lost answer");
     });
 });

@@ -164,8 +164,17 @@ describe("DifyModelProvider without marketplace access (Dify 1.14.1)", () => {
     afterAll(() => server.close());
 
     it("explains a rejected DashScope key without echoing it, then installs from an uploaded package", async () => {
+        // Dify answers latest-versions with 200 {"versions": {}} when it cannot reach the marketplace (it swallows
+        // the error), the same as when the marketplace does not list the plugin: the message names both causes.
+        // (The old assertion matched the fake's former 400 "plugin_error", which real Dify never sends here.)
         const error = await host.call("create", await checked(desired(server.url, { dashscopeApiKey: "bad-key-123456789" }))).catch((e: Error) => e);
-        expect((error as Error).message).toMatch(/marketplace|plugin_error/);
+        const message = (error as Error).message;
+        expect(message).toMatch(/lists no langgenius\/tongyi/);
+        expect(message).toMatch(/cannot reach the plugin marketplace \(common in mainland China regions; check MARKETPLACE_API_URL/);
+        expect(message).toMatch(/or the marketplace does not list the plugin\. Give a \.difypkg file/);
+        expect(message).not.toMatch(/\.\./);
+        expect(message).toMatch(/[^.]\.$/);
+        expect(server.count({ route: "POST /workspaces/current/plugin/install/marketplace" })).toBe(0);
 
         const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tongyi-")), "langgenius-tongyi_0.1.13.difypkg");
         fs.writeFileSync(file, Buffer.from("PK\u0003\u0004 tongyi plugin package"));

@@ -4,9 +4,9 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectToDify } from "../../dynamic-providers/dify-client";
-import { runSmokeTest, SMOKE_STACK_OUTPUTS } from "../../scripts/smoke";
+import { observationsByTool, runSmokeTest, SMOKE_STACK_OUTPUTS, toolFailureOf } from "../../scripts/smoke";
 import { projectRoot } from "../harness/engine-provider";
-import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
+import { DifyConsoleServer, startDifyConsoleServer, TOOL_INVOKE_ERROR_TEXT } from "../servers/dify-console-server";
 
 const ADMIN = { email: "ops@example.com", name: "Ops Admin", password: "Adm1n-Passw0rd-x" };
 const CHAT = "POST /apps/<id>/chat-messages";
@@ -86,8 +86,37 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("smoke conversation against Dify %s"
         expect(failed.passed).toBe(false);
         expect(failed.reason).toMatch(/the stream reported an error: \[tongyi\] Error: Invalid API-key provided/);
 
+        // A failed call is an ordinary observation ("tool invoke error: ..."), with no error event and a polite answer.
+        lines.length = 0;
+        server.setChatScript("tool-error");
+        const toolFailed = await runSmokeTest(options);
+        expect(toolFailed).toMatchObject({ passed: false, streamError: "" });
+        expect(toolFailed.toolCalls).toEqual([
+            expect.objectContaining({ tool: "Ecs-DescribeInstances", error: TOOL_INVOKE_ERROR_TEXT, observation: TOOL_INVOKE_ERROR_TEXT }),
+        ]);
+        expect(toolFailed.reason).toBe(`every MCP tool call failed (Ecs-DescribeInstances: ${TOOL_INVOKE_ERROR_TEXT})`);
+        expect(lines).toContain(`  ✗ Ecs-DescribeInstances failed: ${TOOL_INVOKE_ERROR_TEXT}`);
+        expect(lines.at(-1)).toBe(`FAIL: every MCP tool call failed (Ecs-DescribeInstances: ${TOOL_INVOKE_ERROR_TEXT}).`);
+
         expect(lines.join("\n")).not.toContain(ADMIN.password);
         expect(lines).toContain("  → tool call: Ecs-DescribeInstances {\"Ecs-DescribeInstances\":{\"RegionId\":\"cn-hangzhou\"}}");
+    });
+});
+
+describe("reading agent observations", () => {
+    it("splits an observation keyed by tool name and recognises Dify's tool failure texts", () => {
+        const observation = JSON.stringify({ a: '{"TotalCount": 3}', b: "tool invoke error: Failed to invoke tool: boom", c: { x: 1 } });
+        const perTool = observationsByTool(observation, ["a", "b", "c"]);
+        expect([...perTool.entries()]).toEqual([
+            ["a", '{"TotalCount": 3}'],
+            ["b", "tool invoke error: Failed to invoke tool: boom"],
+            ["c", '{"x":1}'],
+        ]);
+        expect(observationsByTool("plain text", ["a"]).get("a")).toBe("plain text");
+        expect(toolFailureOf(perTool.get("a") ?? "")).toBe("");
+        expect(toolFailureOf("tool invoke error: Failed to connect to MCP server: x")).toBe("tool invoke error: Failed to connect to MCP server: x");
+        expect(toolFailureOf("there is not a tool named Ecs-X")).not.toBe("");
+        expect(toolFailureOf("tool parameters validation error: RegionId is required, please check your tool parameters")).not.toBe("");
     });
 });
 
@@ -129,6 +158,13 @@ describe("smoke command", () => {
         const error = await runCli(args, env);
         expect(error.code).toBe(1);
         expect(error.stdout).toMatch(/FAIL: the stream reported an error/);
+
+        server.setChatScript("tool-error");
+        const toolError = await runCli(args, env);
+        expect(toolError.code).toBe(1);
+        expect(toolError.stdout).toContain(`✗ Ecs-DescribeInstances failed: ${TOOL_INVOKE_ERROR_TEXT}`);
+        expect(toolError.stdout).toMatch(/FAIL: every MCP tool call failed \(Ecs-DescribeInstances: tool invoke error: /);
+        expect(toolError.stdout).not.toMatch(/PASS/);
 
         server.resetCalls();
         const bare = await runCli(["--url", server.url, "--email", ADMIN.email, "--app-id", bareAppId], env);

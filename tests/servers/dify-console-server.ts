@@ -8,8 +8,14 @@
 //   /init use FastOpenAPI's `{error:{type,message,status}}` from 1.12.0 (that shape is UNCONFIRMED upstream);
 // - more than 5 failed logins lock the account (429);
 // - MCP providers: masked server_url, OAuth `authorization_url` from mcp/auth, DCR before 1.10, preset client
-//   from 1.10 (sending a client_id wipes the stored tokens);
+//   from 1.10 (sending a client_id wipes the stored tokens, `authed` stays); a new server_url resets the
+//   credentials (client included) unless the same PUT carries `authentication`; mcp/update lists tools only
+//   with working tokens (services/tools/mcp_tools_manage_service.py, core/mcp/auth_client.py);
+// - PUT /apps/<id> before 1.11 writes None for absent fields (use_icon_as_answer_icon is NOT NULL: HTTP 500);
+// - an unreachable marketplace makes latest-versions answer 200 {"versions": {}} (Dify swallows the error);
 // - every response carries X-Version. Every call is counted (reads, writes, auth) per route.
+// - fault injection for lost answers: resetAfterNextWrite (applied, then the connection is reset) and
+//   failNextRequests (a proxy's 502/503/504, nothing reaches Dify).
 import * as crypto from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
@@ -70,6 +76,8 @@ export interface AppRecord {
     iconType: string;
     icon: string;
     iconBackground: string;
+    useIconAsAnswerIcon: boolean;
+    maxActiveRequests: number | null;
     modelConfig: Record<string, unknown>;
     createdAt: number;
 }
@@ -81,7 +89,15 @@ export interface InstalledPlugin {
     version: string;
 }
 
-export type ChatScript = "tool-call" | "no-tool-call" | "error" | Record<string, unknown>[];
+/**
+ * "tool-call": one MCP call that works; "tool-error": the call fails the way Dify reports it (an observation
+ * `{"<tool>": "tool invoke error: ..."}`, no error event) and the agent answers anyway; "no-tool-call";
+ * "error": an error event; or literal events.
+ */
+export type ChatScript = "tool-call" | "tool-error" | "no-tool-call" | "error" | Record<string, unknown>[];
+
+/** What the "tool-error" script puts in the observation (ToolEngine.agent_invoke around a ToolInvokeError). */
+export const TOOL_INVOKE_ERROR_TEXT = "tool invoke error: Failed to connect to MCP server: Authentication failed - no token received";
 
 export interface DifyConsoleServerOptions {
     /** Dify version to behave like ("1.8.0", "1.9.2", "1.14.1", ...). */
@@ -96,7 +112,10 @@ export interface DifyConsoleServerOptions {
     cookieDomain?: string;
     /** Whether the MCP server's authorization server supports dynamic client registration (default true). */
     dynamicClientRegistration?: boolean;
-    /** Whether connecting to the MCP server works at all (default true); false answers mcp/auth with 400. */
+    /**
+     * Whether connecting to the MCP server works at all (default true); false answers mcp/auth with 400 (and
+     * clears the credentials), mcp/update with 400, and a PUT with a new server_url with 400.
+     */
     mcpServerReachable?: boolean;
     /** Whether Dify can reach the plugin marketplace (default true). */
     marketplace?: boolean;
@@ -138,6 +157,19 @@ export interface DifyConsoleServer {
     seedTongyi(apiKey?: string): void;
     /** Test hook: the Dify database was reset (no admin, not set up). */
     resetSetup(): void;
+    /** Test hook: change whether the MCP server answers (see the option of that name). */
+    setMcpServerReachable(reachable: boolean): void;
+    /**
+     * Fault hook: the next write (a POST/PUT/DELETE route of kind "write"; only `route`, a template such as
+     * "POST /apps", when given) is applied, then the connection is reset without an answer (ECONNRESET).
+     */
+    resetAfterNextWrite(route?: string): void;
+    /**
+     * Fault hook: the next `count` requests (only those to `route` when given) are answered with `status`
+     * (default 502) by the proxy in front of Dify, as nginx does while the api container restarts: nothing
+     * reaches Dify. Recorded in `calls` with that status.
+     */
+    failNextRequests(count: number, options?: { status?: 502 | 503 | 504; route?: string }): void;
     close(): Promise<void>;
 }
 
@@ -207,11 +239,12 @@ function maskUrl(url: string): string {
     return match[3] && match[3] !== "/" ? `${match[1]}://${match[2]}/******` : `${match[1]}://${match[2]}`;
 }
 
+/** MCPProviderEntity._mask_value: longer than MIN_UNMASK_LENGTH (6) keeps 2 characters at each end. */
 function maskSecret(value: string): string {
     if (!value) {
         return "";
     }
-    return value.length > 4 ? value.slice(0, 2) + "*".repeat(value.length - 4) + value.slice(-2) : "*".repeat(value.length);
+    return value.length > 6 ? value.slice(0, 2) + "*".repeat(value.length - 4) + value.slice(-2) : "*".repeat(value.length);
 }
 
 /** Dify's encrypter.obfuscated_token. */
@@ -330,6 +363,8 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     const bodies = new Map<string, unknown[]>();
     let chatScript: ChatScript = options.chatScript ?? "tool-call";
     let baseUrl = "";
+    const resetFaults: { route?: string }[] = [];
+    const proxyFaults: { status: number; route?: string; left: number }[] = [];
 
     // ---- helpers -----------------------------------------------------------------------------------
 
@@ -389,9 +424,16 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         return value;
     };
 
-    const mcpEntity = (record: McpProviderRecord, forList: boolean): Record<string, unknown> => {
+    /**
+     * An MCP provider as Dify answers it. "detail" (create, mcp/tools/<id>, mcp/update/<id>) is
+     * jsonable_encoder(ToolProviderApiEntity): every field, `authentication: null` without a client. "list"
+     * (GET /workspaces/current/tools/mcp) and "providers" (GET /workspaces/current/tool-providers) go through
+     * ToolProviderApiEntity.to_dict, which drops falsy optional fields; "list" skips the sensitive parts
+     * (include_sensitive=False: is_dynamic_registration true, no headers) and uses the server identifier as id.
+     */
+    const mcpEntity = (record: McpProviderRecord, view: "detail" | "list" | "providers"): Record<string, unknown> => {
         const entity: Record<string, unknown> = {
-            id: forList ? record.id : record.serverIdentifier,
+            id: view === "list" ? record.serverIdentifier : record.id,
             author: accounts[0]?.name ?? "Anonymous",
             name: record.name,
             description: { en_US: "", zh_Hans: "" },
@@ -415,12 +457,29 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             server_identifier: record.serverIdentifier,
         };
         if (atLeast(version, "1.10.0")) {
+            const maskedHeaders = Object.fromEntries(Object.entries(record.headers).map(([k, v]) => [k, maskSecret(v)]));
+            // masked_credentials(): client_id, and client_secret only when one is stored (a DCR client has none).
+            const authentication = record.clientId
+                ? { client_id: maskSecret(record.clientId), client_secret: record.isDynamicRegistration && !record.clientSecret ? null : maskSecret(record.clientSecret) }
+                : null;
             entity.configuration = { timeout: record.timeout, sse_read_timeout: record.sseReadTimeout };
-            entity.masked_headers = Object.fromEntries(Object.entries(record.headers).map(([k, v]) => [k, maskSecret(v)]));
-            entity.authentication = record.clientId
-                ? { client_id: maskSecret(record.clientId), client_secret: maskSecret(record.clientSecret) }
-                : {};
-            entity.is_dynamic_registration = record.isDynamicRegistration;
+            if (view === "detail") {
+                entity.masked_headers = maskedHeaders;
+                entity.authentication = authentication;
+                entity.is_dynamic_registration = record.isDynamicRegistration;
+            } else if (view === "list") {
+                entity.is_dynamic_registration = true;
+            } else {
+                if (Object.keys(maskedHeaders).length > 0) {
+                    entity.masked_headers = maskedHeaders;
+                }
+                if (authentication) {
+                    entity.authentication = authentication;
+                }
+                if (record.isDynamicRegistration) {
+                    entity.is_dynamic_registration = true;
+                }
+            }
         } else {
             entity.timeout = record.timeout;
             entity.sse_read_timeout = record.sseReadTimeout;
@@ -429,6 +488,16 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             }
         }
         return entity;
+    };
+
+    /** clear_provider_credentials, and what a reconnect to a server that wants OAuth leaves: nothing. */
+    const resetMcpCredentials = (record: McpProviderRecord) => {
+        record.clientId = "";
+        record.clientSecret = "";
+        record.isDynamicRegistration = true; // the default of an empty client_information
+        record.hasTokens = false;
+        record.authed = false;
+        record.tools = [];
     };
 
     const findMcp = (id: unknown): McpProviderRecord => {
@@ -584,6 +653,8 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         icon_type: app.iconType,
         icon: app.icon,
         icon_background: app.iconBackground,
+        use_icon_as_answer_icon: app.useIconAsAnswerIcon,
+        max_active_requests: app.maxActiveRequests,
         enable_site: true,
         enable_api: true,
         model_config: app.modelConfig,
@@ -795,9 +866,10 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             updatedAt: Math.floor(Date.now() / 1000),
         };
         mcpProviders.set(record.id, record);
-        return { body: mcpEntity(record, true) };
+        return { body: mcpEntity(record, "detail") };
     });
 
+    // ToolProviderMCPApi.put: validate_server_url_standalone (a new URL reconnects first), then update_provider.
     route("PUT", MCP, "write", true, (req) => {
         const record = findMcp(req.json.provider_id);
         const serverUrl = requireString(req, "server_url");
@@ -807,13 +879,27 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         if (!keepUrl) {
             validateServerUrl(serverUrl);
         }
-        checkMcpUniqueness(name, keepUrl ? record.serverUrl : serverUrl, identifier, record.id);
-        if (!keepUrl && serverUrl !== record.serverUrl) {
-            // A new URL reconnects: the old authorization does not carry over.
+        const urlChanged = !keepUrl && serverUrl !== record.serverUrl; // compared by sha256 hash in Dify
+        if (urlChanged && options.mcpServerReachable === false) {
+            throw invalidParam("Failed to re-connect MCP server: connection refused");
+        }
+        if (name !== record.name && [...mcpProviders.values()].some((o) => o.id !== record.id && o.name === name)) {
+            throw invalidParam(`MCP tool ${name} already exists`);
+        }
+        for (const other of mcpProviders.values()) {
+            // The unique constraints (_handle_integrity_error).
+            if (other.id !== record.id && urlChanged && other.serverUrl === serverUrl) {
+                throw invalidParam(`MCP tool ${serverUrl} already exists`);
+            }
+            if (other.id !== record.id && other.serverIdentifier === identifier) {
+                throw invalidParam(`MCP tool ${identifier} already exists`);
+            }
+        }
+        if (urlChanged) {
+            // The reconnect without credentials meets the server's OAuth (MCPAuthError): ReconnectResult(authed=False,
+            // tools="[]", encrypted_credentials="{}") replaces what Dify held, a preset client included.
             record.serverUrl = serverUrl;
-            record.authed = false;
-            record.hasTokens = false;
-            record.tools = [];
+            resetMcpCredentials(record);
         }
         record.name = name;
         record.serverIdentifier = identifier;
@@ -824,11 +910,16 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         if (atLeast(version, "1.9.0")) {
             record.headers = (req.json.headers ?? {}) as Record<string, string>; // always replaced
         }
-        const authentication = req.json.authentication as Record<string, string> | undefined;
-        if (atLeast(version, "1.10.0") && authentication?.client_id && authentication.client_id !== maskSecret(record.clientId)) {
-            // Rewrites encrypted_credentials to only the client information: the tokens are gone, authed stays.
-            record.clientId = authentication.client_id;
-            record.clientSecret = authentication.client_secret ?? "";
+        const authentication = req.json.authentication as Record<string, string | null> | undefined;
+        if (atLeast(version, "1.10.0") && authentication?.client_id) {
+            // _process_credentials: masked values equal to what is shown keep the stored originals (compared with
+            // the credentials as they are now, after a reset above); encrypted_credentials becomes only the
+            // client information, so the tokens are gone while `authed` stays as it is.
+            const clientId = record.clientId && authentication.client_id === maskSecret(record.clientId) ? record.clientId : authentication.client_id;
+            const sentSecret = authentication.client_secret ?? "";
+            const clientSecret = record.clientSecret && sentSecret === maskSecret(record.clientSecret) ? record.clientSecret : sentSecret;
+            record.clientId = clientId;
+            record.clientSecret = clientSecret;
             record.isDynamicRegistration = false;
             record.hasTokens = false;
         }
@@ -848,11 +939,8 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             throw invalidParam("State parameter is required for OAuth authorization");
         }
         if (options.mcpServerReachable === false) {
-            // A non-auth connection failure clears every credential, a preset client included.
-            record.clientId = "";
-            record.clientSecret = "";
-            record.hasTokens = false;
-            record.authed = false;
+            // A non-auth connection failure clears every credential, a preset client included (ToolMCPAuthApi).
+            resetMcpCredentials(record);
             throw invalidParam("Failed to connect to MCP server: connection refused");
         }
         if (record.authed && record.hasTokens) {
@@ -880,26 +968,55 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         return { body: { authorization_url: `https://signin.aliyun.com/oauth2/v1/auth?${query.toString()}` } };
     });
 
-    route("GET", `${MCP}/tools/<id>`, "read", true, (req) => ({ body: mcpEntity(findMcp(req.params[0]), true) }));
+    route("GET", `${MCP}/tools/<id>`, "read", true, (req) => ({ body: mcpEntity(findMcp(req.params[0]), "detail") }));
 
+    // list_provider_tools: needs `authed`, then lists with the stored tokens through MCPClientWithAuthRetry; a
+    // 401 runs auth() once (registering a DCR client when none is stored), which yields no token without a
+    // person: "Authentication failed - no token received". Nothing is stored on failure.
     route("GET", `${MCP}/update/<id>`, "read", true, (req) => {
         const record = findMcp(req.params[0]);
         if (!record.authed) {
             throw invalidParam("Please auth the tool first");
         }
+        if (options.mcpServerReachable === false) {
+            throw invalidParam("Failed to connect to MCP server: connection refused");
+        }
+        if (!record.hasTokens) {
+            if (!record.clientId) {
+                if (options.dynamicClientRegistration === false) {
+                    throw invalidParam(
+                        "Failed to connect to MCP server: Authentication retry failed: Incompatible auth server: does not support dynamic client registration",
+                    );
+                }
+                record.clientId = `dcr-${crypto.randomBytes(6).toString("hex")}`;
+                record.isDynamicRegistration = true;
+            }
+            throw invalidParam("Failed to connect to MCP server: Authentication failed - no token received");
+        }
         record.tools = [...record.remoteTools];
-        return { body: mcpEntity(record, true) };
+        return { body: mcpEntity(record, "detail") };
+    });
+
+    // ToolProviderListApi: ToolManager.list_providers_from_api, MCP providers with for_list=True (UUID ids).
+    route("GET", "/workspaces/current/tool-providers", "read", true, (req) => {
+        const type = req.query.get("type");
+        if (type !== null && !["builtin", "model", "api", "workflow", "mcp"].includes(type)) {
+            throw new HttpError(400, "invalid_param", `type: Input should be 'builtin', 'model', 'api', 'workflow' or 'mcp'`);
+        }
+        const mcp = type === null || type === "mcp" ? [...mcpProviders.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
+        return { body: mcp.map((r) => mcpEntity(r, "providers")) };
     });
 
     route("GET", "/workspaces/current/tools/mcp", "read", true, () => ({
-        body: [...mcpProviders.values()].map((r) => mcpEntity(r, false)),
+        body: [...mcpProviders.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => mcpEntity(r, "list")),
     }));
 
     // Plugins.
     const PLUGIN = "/workspaces/current/plugin";
     route("POST", `${PLUGIN}/list/latest-versions`, "read", true, (req) => {
         if (options.marketplace === false) {
-            throw new HttpError(400, "plugin_error", "Failed to reach the marketplace (https://marketplace.dify.ai)");
+            // fetch_latest_plugin_version logs the marketplace failure and returns what it has: nothing.
+            return { body: { versions: {} } };
         }
         const ids = (req.json.plugin_ids ?? []) as string[];
         const versions: Record<string, unknown> = {};
@@ -1150,8 +1267,11 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         const page = Number(req.query.get("page") ?? 1);
         const limit = Number(req.query.get("limit") ?? 20);
         const mode = req.query.get("mode");
-        const name = req.query.get("name");
-        const all = [...apps.values()].filter((a) => (!mode || mode === "all" || a.mode === mode) && (!name || a.name.includes(name)));
+        // get_paginate_apps: ilike '%<first 30 characters>%', newest first.
+        const name = req.query.get("name")?.slice(0, 30).toLowerCase();
+        const all = [...apps.values()]
+            .filter((a) => (!mode || mode === "all" || a.mode === mode) && (!name || a.name.toLowerCase().includes(name)))
+            .sort((a, b) => b.createdAt - a.createdAt);
         const data = all.slice((page - 1) * limit, page * limit).map(appDetail);
         return { body: { page, limit, total: all.length, has_more: page * limit < all.length, data } };
     });
@@ -1175,6 +1295,8 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             iconType: String(req.json.icon_type ?? "emoji"),
             icon: String(req.json.icon ?? "🤖"),
             iconBackground: String(req.json.icon_background ?? "#FFEAD5"),
+            useIconAsAnswerIcon: false,
+            maxActiveRequests: null,
             modelConfig: {
                 model: {
                     provider: llm?.provider ?? "langgenius/openai/openai",
@@ -1195,11 +1317,35 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
 
     route("PUT", "/apps/<id>", "write", true, (req) => {
         const app = findApp(req.params[0]);
-        app.name = requireString(req, "name");
-        app.description = String(req.json.description ?? "");
-        app.iconType = String(req.json.icon_type ?? "emoji");
-        app.icon = String(req.json.icon ?? "");
-        app.iconBackground = String(req.json.icon_background ?? "");
+        const name = requireString(req, "name");
+        const given = (field: string) => req.json[field] !== undefined && req.json[field] !== null;
+        if (!atLeast(version, "1.11.0")) {
+            // reqparse fills every declared argument (None when absent) and AppService.update_app writes them all;
+            // apps.use_icon_as_answer_icon is NOT NULL, so the commit fails (NotNullViolation, a plain 500).
+            if (!given("use_icon_as_answer_icon")) {
+                throw new HttpError(500, "unknown", "Internal Server Error");
+            }
+            app.name = name;
+            app.description = String(req.json.description ?? "");
+            app.iconType = given("icon_type") ? String(req.json.icon_type) : app.iconType;
+            app.icon = String(req.json.icon ?? "");
+            app.iconBackground = String(req.json.icon_background ?? "");
+            app.useIconAsAnswerIcon = req.json.use_icon_as_answer_icon === true;
+            app.maxActiveRequests = given("max_active_requests") ? Number(req.json.max_active_requests) : null;
+            return { body: appDetail(app) };
+        }
+        // UpdateAppPayload: absent fields become ""/False/0; icon_type None keeps the stored one.
+        const description = String(req.json.description ?? "");
+        if (description.length > 400) {
+            throw invalidParam("description: String should have at most 400 characters");
+        }
+        app.name = name;
+        app.description = description;
+        app.iconType = given("icon_type") ? String(req.json.icon_type) : app.iconType;
+        app.icon = String(req.json.icon || "");
+        app.iconBackground = String(req.json.icon_background || "");
+        app.useIconAsAnswerIcon = req.json.use_icon_as_answer_icon === true;
+        app.maxActiveRequests = Number(req.json.max_active_requests || 0);
         return { body: appDetail(app) };
     });
 
@@ -1265,8 +1411,12 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             .map((t) => String(t.tool_name));
         const events: Record<string, unknown>[] = [];
         const thoughtId = crypto.randomUUID();
-        if (chatScript === "tool-call" && tools.length > 0) {
+        const callsTool = (chatScript === "tool-call" || chatScript === "tool-error") && tools.length > 0;
+        if (callsTool) {
+            // FunctionCallAgentRunner saves the thought twice (same id): with the call, then with the observation,
+            // a JSON object keyed by tool name. A failed call is just another observation (ToolEngine.agent_invoke).
             const toolInput = JSON.stringify({ [tools[0]]: { RegionId: "cn-hangzhou" } });
+            const result = chatScript === "tool-error" ? TOOL_INVOKE_ERROR_TEXT : '{"TotalCount": 3}';
             events.push({ ...common, event: "agent_thought", id: thoughtId, position: 1, thought: "", tool: tools[0], tool_input: toolInput, observation: "" });
             events.push({
                 ...common,
@@ -1276,7 +1426,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                 thought: "",
                 tool: tools[0],
                 tool_input: toolInput,
-                observation: JSON.stringify({ [tools[0]]: '{"TotalCount": 3}' }),
+                observation: JSON.stringify({ [tools[0]]: result }),
             });
         }
         if (chatScript === "error") {
@@ -1284,9 +1434,11 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             events.push({ ...common, event: "error", status: 400, code: "completion_request_error", message: "[tongyi] Error: Invalid API-key provided." });
             return { events };
         }
-        const answer = chatScript === "tool-call" && tools.length > 0
-            ? `There are 3 ECS instances in the Hangzhou region (cn-hangzhou). Query: ${query.length} chars.`
-            : "I cannot look that up without a tool.";
+        const answer = !callsTool
+            ? "I cannot look that up without a tool."
+            : chatScript === "tool-error"
+              ? "Sorry, I could not query the ECS instances: the tool reported an authentication problem."
+              : `There are 3 ECS instances in the Hangzhou region (cn-hangzhou). Query: ${query.length} chars.`;
         for (const piece of answer.match(/.{1,24}/g) ?? []) {
             events.push({ ...common, event: "agent_message", answer: piece });
         }
@@ -1326,17 +1478,42 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                         calls.push({ method, route: `${method} ${url.pathname}`, path: url.pathname, status, kind: method === "GET" ? "read" : "write" });
                     }
                 };
+                let dropAnswer = false;
                 const sendJson = (status: number, body: unknown, setCookies?: string[]) => {
                     record(status);
+                    if (dropAnswer) {
+                        incoming.socket.destroy();
+                        return;
+                    }
                     if (setCookies) {
                         outgoing.setHeader("Set-Cookie", setCookies);
                     }
                     outgoing.writeHead(status, { "Content-Type": "application/json" });
                     outgoing.end(status === 204 ? undefined : JSON.stringify(body));
                 };
+                const routeName = matched ? matched.route : `${method} ${url.pathname}`;
+                const proxyFault = proxyFaults.find((f) => f.left > 0 && (!f.route || f.route === routeName));
+                if (proxyFault) {
+                    // nginx's own page: the request never reached Dify (no X-Version either).
+                    proxyFault.left--;
+                    record(proxyFault.status);
+                    outgoing.removeHeader("X-Version");
+                    outgoing.removeHeader("X-Env");
+                    const title = { 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable", 504: "504 Gateway Time-out" }[proxyFault.status];
+                    outgoing.writeHead(proxyFault.status, { "Content-Type": "text/html" });
+                    outgoing.end(`<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`);
+                    return;
+                }
                 if (!matched) {
                     sendJson(404, { code: "not_found", message: "The requested URL was not found on the server.", status: 404 });
                     return;
+                }
+                const resetIndex =
+                    matched.kind === "write" && method !== "GET" ? resetFaults.findIndex((f) => !f.route || f.route === routeName) : -1;
+                if (resetIndex >= 0) {
+                    // The write is applied below; its answer is then dropped with the connection (a lost answer).
+                    resetFaults.splice(resetIndex, 1);
+                    dropAnswer = true;
                 }
                 const raw = Buffer.concat(chunks);
                 let json: Record<string, unknown> = {};
@@ -1359,6 +1536,10 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                     const reply = await route.handle(req);
                     if (reply.events) {
                         record(200);
+                        if (dropAnswer) {
+                            incoming.socket.destroy();
+                            return;
+                        }
                         outgoing.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" });
                         outgoing.write("event: ping\n\n");
                         for (const event of reply.events) {
@@ -1443,6 +1624,15 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             });
             defaultModels.set("llm", { provider: TONGYI_PROVIDER, model: "qwen-plus" });
             defaultModels.set("text-embedding", { provider: TONGYI_PROVIDER, model: "text-embedding-v4" });
+        },
+        setMcpServerReachable: (reachable) => {
+            options.mcpServerReachable = reachable;
+        },
+        resetAfterNextWrite: (route) => {
+            resetFaults.push({ route });
+        },
+        failNextRequests: (count, faultOptions = {}) => {
+            proxyFaults.push({ status: faultOptions.status ?? 502, route: faultOptions.route, left: count });
         },
         resetSetup: () => {
             accounts.length = 0;
