@@ -139,11 +139,10 @@ configure_dify_env() {
     fi
 
     set_env_value "$env_file" INIT_PASSWORD "$DIFY_INIT_PASSWORD"
-    # The plugin daemon's debugging port is published on the host; keep it on loopback as well as closed in
-    # the security group.
-    if has_env_key "$env_file" EXPOSE_PLUGIN_DEBUGGING_PORT; then
-        set_env_value "$env_file" EXPOSE_PLUGIN_DEBUGGING_PORT "127.0.0.1:5003"
-    fi
+    # Must stay a bare port (see write_compose_override); bootstraps before it wrote "127.0.0.1:5003" here.
+    case "$(get_env_value "$env_file" EXPOSE_PLUGIN_DEBUGGING_PORT)" in
+        *[!0-9]*) set_env_value "$env_file" EXPOSE_PLUGIN_DEBUGGING_PORT 5003 ;;
+    esac
     if [ -n "${DIFY_PIP_MIRROR_URL:-}" ]; then
         set_env_value "$env_file" PIP_MIRROR_URL "$DIFY_PIP_MIRROR_URL"
     fi
@@ -155,6 +154,25 @@ configure_dify_env() {
         set_env_value "$env_file" NGINX_SSL_CERT_FILENAME fullchain.pem
         set_env_value "$env_file" NGINX_SSL_CERT_KEY_FILENAME privkey.pem
     fi
+}
+
+# write_compose_override DOCKER_DIR: keeps the plugin daemon's debugging port on loopback (it is also closed in
+# the security group). Compose reads docker-compose.override.yaml beside docker-compose.yaml by itself, also for
+# an operator's `docker compose` there. EXPOSE_PLUGIN_DEBUGGING_PORT must stay a bare port: Dify also passes it
+# to the api as PLUGIN_REMOTE_INSTALL_PORT, a PositiveInt, and "127.0.0.1:5003" there crash-loops the api.
+# `!override` (Compose 2.24+) replaces the release's port list, whose "5003:5003" would bind 0.0.0.0.
+write_compose_override() {
+    local file=$1/docker-compose.override.yaml
+    if ! has_env_key "$1/.env" EXPOSE_PLUGIN_DEBUGGING_PORT; then
+        rm -f "$file"
+        return 0
+    fi
+    cat >"$file" <<'YAML'
+services:
+  plugin_daemon:
+    ports: !override
+      - "127.0.0.1:${EXPOSE_PLUGIN_DEBUGGING_PORT:-5003}:${PLUGIN_DEBUGGING_PORT:-5003}"
+YAML
 }
 
 # find_data_disk SERIAL: the block device of the data disk. Alibaba exposes the disk id (without "d-") as the
@@ -223,9 +241,16 @@ install_docker_alinux() {
     dnf -y install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin git openssl curl
 }
 
+# compose_is_recent: the compose plugin is there and understands `!override` (2.24+).
+compose_is_recent() {
+    local version
+    version=$(docker compose version --short 2>/dev/null) || return 1
+    [ "$(printf '2.24.0\n%s\n' "${version#v}" | sort -V | head -n1)" = 2.24.0 ]
+}
+
 install_docker() {
     local os mirror
-    if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    if command -v docker >/dev/null 2>&1 && compose_is_recent; then
         log "Docker and the compose plugin are already installed"
         return 0
     fi
@@ -312,6 +337,29 @@ enable_https() {
     compose --profile certbot up -d --no-deps --force-recreate nginx
 }
 
+# prepare_dify: Dify's docker/.env, from the release's .env.example, the settings and the kept secrets.
+prepare_dify() {
+    local docker_dir="$DIFY_DIR/docker" secrets="$DATA_MOUNT/dify/secrets.env"
+    mkdir -p "$DATA_MOUNT/dify"
+    load_or_create_secrets "$secrets"
+    if [ ! -f "$docker_dir/.env" ]; then
+        cp "$docker_dir/.env.example" "$docker_dir/.env"
+    fi
+    chmod 600 "$docker_dir/.env"
+    configure_dify_env "$docker_dir/.env" "$secrets" "$DIFY_PUBLIC_URL"
+    write_compose_override "$docker_dir"
+}
+
+# start_dify: pulls Dify's images and starts it, with HTTPS when a domain is set.
+start_dify() {
+    # Pull separately from up: pulls are the slow, flaky part and deserve their own retries.
+    retry 5 60 compose pull --quiet
+    retry 3 30 compose up -d
+    if [ -n "${DIFY_DOMAIN:-}" ]; then
+        enable_https
+    fi
+}
+
 console_answers() {
     curl -fsS --max-time 10 http://127.0.0.1/console/api/setup >/dev/null 2>&1
 }
@@ -337,19 +385,8 @@ main() {
     retry 3 30 fetch_dify "$DIFY_VERSION" "$DIFY_DIR"
     link_volumes_to_data_disk
 
-    load_or_create_secrets "$DATA_MOUNT/dify/secrets.env"
-    if [ ! -f "$DIFY_DIR/docker/.env" ]; then
-        cp "$DIFY_DIR/docker/.env.example" "$DIFY_DIR/docker/.env"
-    fi
-    chmod 600 "$DIFY_DIR/docker/.env"
-    configure_dify_env "$DIFY_DIR/docker/.env" "$DATA_MOUNT/dify/secrets.env" "$DIFY_PUBLIC_URL"
-
-    # Pull separately from up: pulls are the slow, flaky part and deserve their own retries.
-    retry 5 60 compose pull --quiet
-    retry 3 30 compose up -d
-    if [ -n "${DIFY_DOMAIN:-}" ]; then
-        enable_https
-    fi
+    prepare_dify
+    start_dify
     wait_until 900 10 "Dify's console API answering" console_answers
     date -u +%Y-%m-%dT%H:%M:%SZ >"$STATE_DIR/done"
     log "Dify $DIFY_VERSION is up at $DIFY_PUBLIC_URL"

@@ -3,9 +3,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { runBootstrapFunctions } from "./tooling";
+import { difyReleaseDir } from "../harness/dify-release";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 
-const fixtures = path.resolve(__dirname, "../../../shared/fixtures/dify");
 const PUBLIC_URL = "http://198.51.100.23";
 // Characters that break sed- or awk -v-based editing must reach the file unchanged.
 const INIT_PASSWORD = "a/b&c\\d=e-Init9";
@@ -50,7 +50,7 @@ function parseEnv(text: string): Map<string, string> {
 /** Runs the shipped script's own functions against a copy of a release's .env.example. */
 function configure(version: string, workDir: string): { before: string; after: string; secrets: Map<string, string> } {
     const envFile = path.join(workDir, ".env");
-    const before = fs.readFileSync(path.join(fixtures, version, "docker", ".env.example"), "utf8");
+    const before = fs.readFileSync(path.join(difyReleaseDir(version, "docker"), ".env.example"), "utf8");
     if (!fs.existsSync(envFile)) {
         fs.writeFileSync(envFile, before);
     }
@@ -110,7 +110,19 @@ describe.each(["1.8.0", "1.14.1"])("Dify %s .env editing", (version) => {
         expect(edited.get("INIT_PASSWORD")).toBe(INIT_PASSWORD);
         expect(edited.get("PIP_MIRROR_URL")).toBe(PIP_MIRROR);
         expect(edited.get("SECRET_KEY")).toBe(secrets.get("SECRET_KEY"));
-        expect(edited.get("EXPOSE_PLUGIN_DEBUGGING_PORT")).toBe("127.0.0.1:5003");
+    });
+
+    it("leaves the plugin debugging port a bare port (Dify's api reads it as PLUGIN_REMOTE_INSTALL_PORT, an integer)", () => {
+        // The loopback binding lives in the compose override (tests/components/compose-environment.test.ts).
+        expect(edited.get("EXPOSE_PLUGIN_DEBUGGING_PORT")).toBe(original.get("EXPOSE_PLUGIN_DEBUGGING_PORT"));
+        expect(edited.get("EXPOSE_PLUGIN_DEBUGGING_PORT")).toMatch(/^[0-9]+$/);
+    });
+
+    it("repairs the address an earlier bootstrap wrote into EXPOSE_PLUGIN_DEBUGGING_PORT", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dify-env-${version}-old-`));
+        fs.writeFileSync(path.join(dir, ".env"), after.replace(/^EXPOSE_PLUGIN_DEBUGGING_PORT=.*$/m, "EXPOSE_PLUGIN_DEBUGGING_PORT=127.0.0.1:5003"));
+        const repaired = configure(version, dir);
+        expect(parseEnv(repaired.after).get("EXPOSE_PLUGIN_DEBUGGING_PORT")).toBe("5003");
     });
 
     it("changes no other line", () => {

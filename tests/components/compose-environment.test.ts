@@ -1,0 +1,437 @@
+// What Docker Compose really hands each Dify container after the bootstrap has edited a release's docker/
+// folder: the shipped bootstrap's own functions (prepare_dify, start_dify) run on a copy of the release with
+// every option the stack can set, a stub `docker` records each `docker compose` call (and the .env at that
+// moment), and the real Compose renders the project of every `up` call with that call's files and profiles.
+// Each Dify Python service's rendered environment (the services running the langgenius/dify-api image) is
+// then loaded into Dify's own settings class, configs.DifyConfig from Dify 1.14.1, in Dify's Python
+// environment, as the container does at import; any validation error would crash-loop that container.
+//
+// Needs Docker Compose >= 2.24 (bash scripts/compose-cli.sh) and Dify's Python environment
+// (tests/harness/dify-python-env.sh, built on first use); without either the tests fail, saying how to get it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { runBootstrapFunctions } from "./tooling";
+import { difyReleaseDir } from "../harness/dify-release";
+import { DifyPython, ensureDifyPython, runDifyPython } from "../harness/dify-python";
+import { ComposeProject, composeCli, renderCompose, splitComposeArgs } from "../harness/compose";
+import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
+
+/** The oldest and newest supported releases; DifyConfig always comes from the newest one's api/. */
+const DIFY_VERSIONS = ["1.8.0", "1.14.1"];
+const DIFY_CONFIG_VERSION = "1.14.1";
+const DIFY_API_IMAGE = "langgenius/dify-api:";
+/** Ports of Dify's internal services (api, plugin daemon, plugin debugging, sandbox) that must not be public. */
+const PRIVATE_PORTS = [5001, 5002, 5003, 8194];
+
+// Values the stack can produce: the INIT_PASSWORD alphabet of components/dify-bootstrap.ts ("-_=/&." besides
+// letters and digits) and a pip index URL with a query.
+const INIT_PASSWORD = "Kq7-_=/&.mZ3pW9xR2tY5uV8";
+const PIP_MIRROR = "https://mirrors.aliyun.com/pypi/simple/?a=1&b=/c";
+
+interface Scenario {
+    name: string;
+    env: Record<string, string>;
+    publicUrl: string;
+}
+
+const SCENARIOS: Scenario[] = [
+    {
+        name: "an EIP over HTTP",
+        publicUrl: "http://198.51.100.23",
+        env: { DIFY_PUBLIC_URL: "http://198.51.100.23", DIFY_INIT_PASSWORD: INIT_PASSWORD, DIFY_PIP_MIRROR_URL: PIP_MIRROR },
+    },
+    {
+        name: "a domain with HTTPS",
+        publicUrl: "https://dify.example.com",
+        env: {
+            DIFY_PUBLIC_URL: "https://dify.example.com",
+            DIFY_INIT_PASSWORD: INIT_PASSWORD,
+            DIFY_PIP_MIRROR_URL: PIP_MIRROR,
+            DIFY_DOMAIN: "dify.example.com",
+            DIFY_CERT_EMAIL: "ops@example.com",
+        },
+    },
+];
+
+/** Stands in for docker: records each `docker compose` call's directory, arguments and .env, and succeeds. */
+const DOCKER_STUB = `
+[ "\${1:-}" = compose ] || { echo "docker stub: unexpected call: docker $*" >&2; exit 1; }
+shift
+n=$(find "$COMPOSE_CALLS" -mindepth 1 -maxdepth 1 -type d | wc -l)
+call="$COMPOSE_CALLS/$(printf '%03d' "$n")"
+mkdir -p "$call"
+printf '%s' "$PWD" >"$call/cwd"
+printf '%s\\0' "$@" >"$call/args"
+if [ -f .env ]; then cp .env "$call/env"; fi
+`;
+
+interface ComposeCall {
+    cwd: string;
+    args: string[];
+    env: string;
+}
+
+interface Rendered {
+    /** The global options of the `up` call it renders, e.g. ["--profile", "certbot"]. */
+    globals: string[];
+    label: string;
+    project: ComposeProject;
+}
+
+interface Deployment {
+    dockerDir: string;
+    calls: ComposeCall[];
+    renders: Rendered[];
+    secrets: Map<string, string>;
+    files: Map<string, string>;
+}
+
+function parseEnv(text: string): Map<string, string> {
+    const values = new Map<string, string>();
+    for (const line of text.split("\n")) {
+        const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+        if (match && !values.has(match[1])) {
+            values.set(match[1], match[2]);
+        }
+    }
+    return values;
+}
+
+/** The files of the docker/ folder the bootstrap may write (not the release's own subfolders). */
+function topLevelFiles(dir: string): Map<string, string> {
+    const files = new Map<string, string>();
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isFile()) {
+            files.set(entry.name, fs.readFileSync(path.join(dir, entry.name), "utf8"));
+        }
+    }
+    return files;
+}
+
+/** Runs the bootstrap's prepare_dify and start_dify on a copy of the release, then renders every `up`. */
+function deploy(tag: string, scenario: Scenario, workDir: string): Deployment {
+    composeCli(); // fail first, with how to get Compose, when there is none
+    const dockerDir = path.join(workDir, "opt-dify", "docker");
+    if (!fs.existsSync(dockerDir)) {
+        fs.cpSync(difyReleaseDir(tag, "docker"), dockerDir, { recursive: true });
+    }
+    const callsDir = path.join(workDir, "compose-calls");
+    fs.rmSync(callsDir, { recursive: true, force: true });
+    fs.mkdirSync(callsDir);
+    const result = runBootstrapFunctions(`prepare_dify; start_dify`, {
+        workDir,
+        script: compactScript(readBootstrapScript()),
+        env: { ...scenario.env, COMPOSE_CALLS: callsDir },
+        stubs: { docker: DOCKER_STUB },
+    });
+    expect(result.stderr).toBe("");
+    expect(result.status, result.stdout).toBe(0);
+
+    const calls = fs
+        .readdirSync(callsDir)
+        .sort()
+        .map((name) => {
+            const dir = path.join(callsDir, name);
+            return {
+                cwd: fs.readFileSync(path.join(dir, "cwd"), "utf8"),
+                args: fs.readFileSync(path.join(dir, "args"), "utf8").split("\0").slice(0, -1),
+                env: fs.readFileSync(path.join(dir, "env"), "utf8"),
+            };
+        });
+    const files = topLevelFiles(dockerDir);
+    const finalEnv = fs.readFileSync(path.join(dockerDir, ".env"), "utf8");
+
+    // Each `up` rendered with its own options and the .env as it was when the bootstrap ran it.
+    const renders: Rendered[] = [];
+    const seen = new Set<string>();
+    for (const call of calls) {
+        const { globals, command, rest } = splitComposeArgs(call.args);
+        const key = JSON.stringify([call.cwd, globals, call.env]);
+        if (command !== "up" || seen.has(key)) {
+            continue;
+        }
+        seen.add(key);
+        fs.writeFileSync(path.join(call.cwd, ".env"), call.env);
+        renders.push({
+            globals,
+            label: `docker compose ${[...globals, command, ...rest].join(" ")}`,
+            project: renderCompose(call.cwd, globals),
+        });
+    }
+    fs.writeFileSync(path.join(dockerDir, ".env"), finalEnv);
+    const secrets = parseEnv(fs.readFileSync(path.join(workDir, "data", "dify", "secrets.env"), "utf8"));
+    return { dockerDir, calls, renders, secrets, files };
+}
+
+/** Dify's Python environment, or an error naming how to get it. */
+function difyPython(): DifyPython {
+    try {
+        return ensureDifyPython(DIFY_CONFIG_VERSION);
+    } catch (err) {
+        throw new Error(
+            `Dify ${DIFY_CONFIG_VERSION}'s Python environment is needed to load the rendered settings into DifyConfig and ` +
+                "could not be had: it needs Python 3.12 (python3.12 on PATH, pyenv, or DIFY_PYTHON) and PyPI; build it with " +
+                `"bash tests/harness/dify-python-env.sh <Dify ${DIFY_CONFIG_VERSION} api/ folder>" (the tests call it themselves). ` +
+                `Cause: ${err instanceof Error ? err.message : String(err)}`,
+        );
+    }
+}
+
+/**
+ * What the bootstrap sets, as each Dify Python service must get it: the rendered variable, where the service
+ * has it, and DifyConfig's parsed value, where it is a DifyConfig field (INIT_PASSWORD and APP_API_URL, for
+ * example, are read elsewhere).
+ */
+function expectedSettings(scenario: Scenario, secrets: Map<string, string>): Record<string, string> {
+    const url = scenario.publicUrl;
+    return {
+        CONSOLE_API_URL: url,
+        CONSOLE_WEB_URL: url,
+        SERVICE_API_URL: url,
+        APP_API_URL: url,
+        APP_WEB_URL: url,
+        FILES_URL: url,
+        TRIGGER_URL: url,
+        SECRET_KEY: secrets.get("SECRET_KEY")!,
+        DB_PASSWORD: secrets.get("DB_PASSWORD")!,
+        REDIS_PASSWORD: secrets.get("REDIS_PASSWORD")!,
+        CELERY_BROKER_URL: `redis://:${secrets.get("REDIS_PASSWORD")}@redis:6379/1`,
+        CODE_EXECUTION_API_KEY: secrets.get("SANDBOX_API_KEY")!,
+        PLUGIN_DAEMON_KEY: secrets.get("PLUGIN_DAEMON_KEY")!,
+        INNER_API_KEY_FOR_PLUGIN: secrets.get("PLUGIN_DIFY_INNER_API_KEY")!,
+        WEAVIATE_API_KEY: secrets.get("WEAVIATE_API_KEY")!,
+        INIT_PASSWORD: INIT_PASSWORD,
+        PIP_MIRROR_URL: PIP_MIRROR,
+        PLUGIN_REMOTE_INSTALL_PORT: "5003",
+    };
+}
+
+/**
+ * Imports Dify's `configs` (which builds `dify_config = DifyConfig()`, as every API and worker process does at
+ * start) with exactly the rendered environment: from an empty working directory, because DifyConfig also
+ * reads a `.env` file in the working directory (model_config env_file=".env" in configs/app_config.py).
+ * Prints JSON: the validation errors, or the parsed values of those of `fields` that DifyConfig has.
+ */
+function loadScript(apiDir: string, fields: string[]): string {
+    return `
+import json, os, sys, tempfile
+sys.path.insert(0, ${JSON.stringify(apiDir)})
+scratch = tempfile.mkdtemp()
+os.chdir(scratch)
+from pydantic import ValidationError
+
+def plain(value):
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+try:
+    import configs
+except ValidationError as error:
+    errors = [
+        {"variable": ".".join(str(part) for part in e["loc"]), "message": e["msg"], "input": repr(e.get("input"))}
+        for e in error.errors()
+    ]
+    print(json.dumps({"errors": errors}))
+    sys.exit(0)
+finally:
+    os.rmdir(scratch)
+config = configs.dify_config
+fields = type(config).model_fields
+print(json.dumps({"errors": [], "values": {name: plain(getattr(config, name)) for name in ${JSON.stringify(fields)} if name in fields}}))
+`;
+}
+
+interface DifyConfigResult {
+    errors: { variable: string; message: string; input: string }[];
+    values?: Record<string, unknown>;
+}
+
+const configResults = new Map<string, DifyConfigResult>();
+
+/** Loads one rendered environment into DifyConfig (cached by content: renders often repeat an environment). */
+function loadIntoDifyConfig(environment: Record<string, string>, fields: string[]): DifyConfigResult {
+    const key = createHash("sha256").update(JSON.stringify([environment, fields])).digest("hex");
+    const known = configResults.get(key);
+    if (known) {
+        return known;
+    }
+    const python = difyPython();
+    const output = runDifyPython(python, loadScript(python.apiDir, fields), { env: environment });
+    const result = JSON.parse(output.trim().split("\n").pop()!) as DifyConfigResult;
+    configResults.set(key, result);
+    return result;
+}
+
+/** The variables a container really gets: compose renders unset ones as null, and those are not set. */
+function containerEnvironment(environment: Record<string, string | null> | undefined): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(environment ?? {}).filter((entry): entry is [string, string] => entry[1] !== null),
+    );
+}
+
+function publishedPorts(published: string | undefined): number[] {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(published ?? "");
+    if (!match) {
+        return [];
+    }
+    const first = Number(match[1]);
+    const last = Number(match[2] ?? match[1]);
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}
+
+function isLoopback(hostIp: string | undefined): boolean {
+    return hostIp !== undefined && (hostIp.startsWith("127.") || hostIp === "::1" || hostIp === "localhost");
+}
+
+describe.each(DIFY_VERSIONS)("Dify %s: what Compose hands each container", (tag) => {
+    describe.each(SCENARIOS)("with $name", (scenario) => {
+        let workDir: string;
+        let deployed: Deployment | undefined;
+        let setupError: unknown;
+        // A failed set-up (no Compose, say) fails every test with its message instead of skipping them.
+        const deployment = (): Deployment => {
+            if (!deployed) {
+                throw setupError ?? new Error("the set-up did not run");
+            }
+            return deployed;
+        };
+
+        beforeAll(() => {
+            workDir = fs.mkdtempSync(path.join(os.tmpdir(), `dify-compose-${tag}-`));
+            try {
+                deployed = deploy(tag, scenario, workDir);
+            } catch (err) {
+                setupError = err;
+            }
+        }, 120_000);
+        afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }));
+
+        it("starts Dify with `up` and renders each `up` with the real Compose", () => {
+            const current = deployment();
+            const commands = current.calls.map((call) => splitComposeArgs(call.args).command);
+            expect(commands).toContain("up");
+            expect(current.renders.length).toBeGreaterThan(0);
+            for (const call of current.calls) {
+                expect(call.cwd).toBe(current.dockerDir);
+            }
+            if (scenario.env.DIFY_DOMAIN) {
+                expect(current.renders.map((r) => r.globals)).toContainEqual(["--profile", "certbot"]);
+                // The last `up` (nginx recreated once the certificate is there) serves HTTPS.
+                const https = current.renders[current.renders.length - 1];
+                expect(https.globals).toEqual(["--profile", "certbot"]);
+                expect(Object.keys(https.project.services)).toContain("certbot");
+                expect(https.project.services.nginx.environment?.NGINX_HTTPS_ENABLED).toBe("true");
+                expect(https.project.services.nginx.environment?.NGINX_SERVER_NAME).toBe(scenario.env.DIFY_DOMAIN);
+            }
+        });
+
+        it("gives every Dify Python service an environment that Dify's DifyConfig accepts, with the values we set", () => {
+            const current = deployment();
+            const expected = expectedSettings(scenario, current.secrets);
+            const fields = Object.keys(expected);
+            const problems: string[] = [];
+            const parsed = new Set<string>();
+            let checked = 0;
+            for (const render of current.renders) {
+                for (const [service, definition] of Object.entries(render.project.services)) {
+                    if (!definition.image?.startsWith(DIFY_API_IMAGE)) {
+                        continue;
+                    }
+                    checked++;
+                    const environment = containerEnvironment(definition.environment);
+                    const where = `Dify ${tag}, ${render.label}, service ${service}`;
+                    const result = loadIntoDifyConfig(environment, fields);
+                    for (const error of result.errors) {
+                        problems.push(
+                            `${where}: DifyConfig rejects ${error.variable}=${JSON.stringify(environment[error.variable] ?? null)}: ${error.message}`,
+                        );
+                    }
+                    for (const [name, value] of Object.entries(expected)) {
+                        if (!(name in environment)) {
+                            continue;
+                        }
+                        if (environment[name] !== value) {
+                            problems.push(`${where}: gets ${name}=${JSON.stringify(environment[name])}, not ${JSON.stringify(value)}`);
+                        }
+                        if (result.values && name in result.values && String(result.values[name]) !== value) {
+                            problems.push(
+                                `${where}: DifyConfig parsed ${name} as ${JSON.stringify(result.values[name])}, not ${JSON.stringify(value)}`,
+                            );
+                        }
+                    }
+                    if (result.values) {
+                        parsed.add(service);
+                        expect(Object.keys(result.values), where).toEqual(expect.arrayContaining(["CONSOLE_API_URL", "SECRET_KEY"]));
+                    }
+                }
+            }
+            expect(problems).toEqual([]);
+            // api, worker and (in newer releases) worker_beat and api_websocket, in every render.
+            expect(checked).toBeGreaterThanOrEqual(2 * current.renders.length);
+            expect([...parsed]).toEqual(expect.arrayContaining(["api", "worker"]));
+        }, 300_000);
+
+        it("gives plugin_daemon the ports and keys the bootstrap set", () => {
+            const current = deployment();
+            const { secrets } = current;
+            for (const render of current.renders) {
+                const daemon = containerEnvironment(render.project.services.plugin_daemon?.environment);
+                const api = containerEnvironment(render.project.services.api?.environment);
+                expect(daemon.SERVER_KEY, render.label).toBe(secrets.get("PLUGIN_DAEMON_KEY"));
+                expect(api.PLUGIN_DAEMON_KEY, render.label).toBe(secrets.get("PLUGIN_DAEMON_KEY"));
+                expect(daemon.DIFY_INNER_API_KEY, render.label).toBe(secrets.get("PLUGIN_DIFY_INNER_API_KEY"));
+                expect(api.INNER_API_KEY_FOR_PLUGIN, render.label).toBe(secrets.get("PLUGIN_DIFY_INNER_API_KEY"));
+                expect(daemon.DB_PASSWORD, render.label).toBe(secrets.get("DB_PASSWORD"));
+                expect(daemon.REDIS_PASSWORD, render.label).toBe(secrets.get("REDIS_PASSWORD"));
+                expect(daemon.PIP_MIRROR_URL, render.label).toBe(PIP_MIRROR);
+                expect(daemon.SERVER_PORT, render.label).toBe("5002");
+                expect(daemon.PLUGIN_REMOTE_INSTALLING_PORT, render.label).toBe("5003");
+                expect(api.PLUGIN_DAEMON_URL, render.label).toBe("http://plugin_daemon:5002");
+                // What the console shows plugin developers as the debugging port: a port, not an address.
+                expect(api.PLUGIN_REMOTE_INSTALL_PORT, render.label).toBe("5003");
+            }
+        });
+
+        it("publishes none of Dify's internal ports beyond loopback", () => {
+            const current = deployment();
+            const problems: string[] = [];
+            for (const render of current.renders) {
+                for (const [service, definition] of Object.entries(render.project.services)) {
+                    if (definition.network_mode === "host") {
+                        problems.push(`${render.label}: ${service} uses the host's network, so all its ports are public`);
+                    }
+                    for (const port of definition.ports ?? []) {
+                        const ports = [port.target, ...publishedPorts(port.published)];
+                        if (ports.some((p) => PRIVATE_PORTS.includes(p)) && !isLoopback(port.host_ip)) {
+                            problems.push(
+                                `${render.label}: ${service} publishes ${port.host_ip ?? "0.0.0.0"}:${port.published ?? "(any)"}->${port.target}`,
+                            );
+                        }
+                    }
+                }
+            }
+            expect(problems).toEqual([]);
+            // The plugin debugging port stays reachable from the host (over an SSH tunnel), on loopback only, and
+            // the override replaced the release's 0.0.0.0 mapping rather than adding to it.
+            for (const render of current.renders) {
+                expect(render.project.services.plugin_daemon?.ports, render.label).toEqual([
+                    { mode: "ingress", host_ip: "127.0.0.1", target: 5003, published: "5003", protocol: "tcp" },
+                ]);
+            }
+        });
+
+        it("writes the same files and renders the same projects on a rebuilt instance (same data disk)", () => {
+            const current = deployment();
+            // A rebuilt instance has a fresh system disk (a new release copy in /opt/dify) and the old data disk.
+            fs.rmSync(path.join(workDir, "opt-dify"), { recursive: true, force: true });
+            const again = deploy(tag, scenario, workDir);
+            expect(again.secrets).toEqual(current.secrets);
+            expect(again.files).toEqual(current.files);
+            expect(again.renders.map((r) => r.project)).toEqual(current.renders.map((r) => r.project));
+        });
+    });
+});
