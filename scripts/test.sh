@@ -6,10 +6,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# The user-data tests run Debian's real validators; a missing one is installed, never skipped.
+# The user-data tests run Debian's real validators, and Dify's real API server needs PostgreSQL and Redis; a
+# missing one is installed, never skipped.
 missing=()
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -33,6 +36,9 @@ fi
 # 5 minutes the first time, cached in .cache/pulumi afterwards). The workflow tests lint with actionlint.
 bash "$ROOT/scripts/pulumi-cli.sh"
 bash "$ROOT/scripts/install-actionlint.sh"
+# The compose-environment test renders Dify's project with the real Compose (built from Go modules when there
+# is none, about 5 minutes the first time, cached in .cache/compose afterwards).
+bash "$ROOT/scripts/compose-cli.sh" >/dev/null
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 
