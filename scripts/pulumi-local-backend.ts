@@ -5,9 +5,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { PROJECT_ROOT } from "./project-root";
 
-/** The repository root (this file lives in scripts/, or in dist/scripts/ once compiled). */
-export const repoRoot = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../.." : "..");
+/** The repository root. */
+export const repoRoot = PROJECT_ROOT;
 
 /** Where scripts/pulumi-cli.sh builds the CLI when the machine has none. */
 export const builtCliRoot = path.join(repoRoot, ".cache", "pulumi");

@@ -6,8 +6,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { PROJECT_ROOT } from "../../scripts/project-root";
 
-const PROJECT_ROOT = path.resolve(__dirname, "../..");
 const COMPOSE_SCRIPT = path.join(PROJECT_ROOT, "scripts", "compose-cli.sh");
 
 /** A published port as `docker compose config --format json` renders it (the long syntax). */

@@ -3,6 +3,7 @@
 // by dify-python-env.sh; later calls cost one stat.
 import { execFileSync, ExecFileSyncOptions } from "child_process";
 import * as path from "path";
+import { PROJECT_ROOT } from "../../scripts/project-root";
 import { difyReleaseDir } from "./dify-release";
 
 export interface DifyPython {
@@ -16,7 +17,7 @@ export interface DifyPython {
     seconds: number;
 }
 
-const ENV_SCRIPT = path.join(__dirname, "dify-python-env.sh");
+const ENV_SCRIPT = path.join(PROJECT_ROOT, "tests", "harness", "dify-python-env.sh");
 const environments = new Map<string, DifyPython>();
 
 /** Dify's Python environment for `tag` (its api/ from difyReleaseDir), building it when missing. */

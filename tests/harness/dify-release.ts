@@ -13,6 +13,7 @@ import { execFileSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { PROJECT_ROOT } from "../../scripts/project-root";
 
 export type DifyReleasePart = "docker" | "api";
 
@@ -40,7 +41,6 @@ export const PINNED_DIFY_RELEASES: Readonly<Record<string, Partial<Record<DifyRe
     },
 };
 
-const PROJECT_ROOT = path.resolve(__dirname, "../..");
 /** `{tag}` stands for the release tag. */
 export const DIFY_RELEASE_DOWNLOAD_URL = "https://github.com/langgenius/dify/archive/refs/tags/{tag}.tar.gz";
 

@@ -11,8 +11,8 @@
 //     tasks just sit there);
 //   - gunicorn with 1 gevent-websocket worker, as api/docker/entrypoint.sh starts the container
 //     (`app:socketio_app`, Dify's gunicorn.conf.py, which patches psycopg2 and gRPC for gevent);
-//   - the plugin daemon stand-in (tests/servers/plugin-daemon-stand-in.ts) when that file exists and
-//     `pluginDaemon` is not false; otherwise PLUGIN_DAEMON_URL is a closed loopback port.
+//   - the plugin daemon stand-in (tests/servers/plugin-daemon-stand-in.ts) unless `pluginDaemon` is false;
+//     then PLUGIN_DAEMON_URL is a closed loopback port.
 //
 // Shared set-up, and why it is shaped this way (measured on this 2-core machine; the test prints the timings):
 //   - Dify's 171 migrations (`flask db upgrade`) take 18 s on an idle machine, 25-45 s under load, so they run
@@ -46,6 +46,8 @@ import * as path from "path";
 import { probeDify, setupDify } from "../../dynamic-providers/dify-client";
 import { difyReleaseDir } from "./dify-release";
 import { DifyPython, ensureDifyPython } from "./dify-python";
+import { PROJECT_ROOT } from "../../scripts/project-root";
+import { PluginDaemonStandIn, PluginDaemonStandInOptions, startPluginDaemonStandIn } from "../servers/plugin-daemon-stand-in";
 
 export const REAL_DIFY_DEFAULT_TAG = "1.14.1";
 
@@ -55,14 +57,8 @@ export interface RealDifyAdmin {
     password: string;
 }
 
-/** What startPluginDaemonStandIn (tests/servers/plugin-daemon-stand-in.ts) returns; other members pass through. */
-export interface PluginDaemonStandInHandle {
-    url: string;
-    apiKey: string;
-    marketplaceUrl: string;
-    close(): Promise<void>;
-    [member: string]: unknown;
-}
+/** The plugin daemon stand-in attached to a RealDify (tests/servers/plugin-daemon-stand-in.ts). */
+export type PluginDaemonStandInHandle = PluginDaemonStandIn;
 
 export interface RealDifyOptions {
     /** Dify release (default 1.14.1); its api/ comes from difyReleaseDir, its Python from ensureDifyPython. */
@@ -74,11 +70,11 @@ export interface RealDifyOptions {
     /** Extra or overriding settings for Dify's API process (applied last). */
     env?: Record<string, string>;
     /**
-     * Start the plugin daemon stand-in (default true when tests/servers/plugin-daemon-stand-in.ts exists);
+     * Start the plugin daemon stand-in (default true);
      * false leaves it out (PLUGIN_DAEMON_URL is then a closed loopback port); an object is passed to
      * startPluginDaemonStandIn as its options.
      */
-    pluginDaemon?: boolean | Record<string, unknown>;
+    pluginDaemon?: boolean | PluginDaemonStandInOptions;
     /** How long the API may take to answer GET /console/api/setup (default 300 s: importing Dify is slow). */
     startTimeoutSeconds?: number;
 }
@@ -139,11 +135,9 @@ export interface RealDify {
 // ------------------------------------------------------------------------------------------------------
 // Constants.
 
-const PROJECT_ROOT = path.resolve(__dirname, "../..");
 const CACHE_ROOT = path.join(PROJECT_ROOT, ".cache", "real-dify");
 /** The network guard; copied into the temporary root so Python's bytecode cache is not written into the repository. */
-const GUARD_SOURCE = path.join(__dirname, "real-dify", "sitecustomize.py");
-const PLUGIN_DAEMON_STAND_IN = path.resolve(__dirname, "../servers/plugin-daemon-stand-in.ts");
+const GUARD_SOURCE = path.join(PROJECT_ROOT, "tests", "harness", "real-dify", "sitecustomize.py");
 /** Bump when the way the template is built changes (not needed for a new Dify or PostgreSQL: both are in the key). */
 const TEMPLATE_RECIPE = 1;
 const TEMPLATE_DATABASE = "dify_template";
@@ -1058,16 +1052,10 @@ async function startApi(
 }
 
 // ------------------------------------------------------------------------------------------------------
-// The plugin daemon stand-in (another engineer's file; used when present).
+// The plugin daemon stand-in.
 
-async function startStandIn(python: DifyPython, options: Record<string, unknown> | undefined): Promise<PluginDaemonStandInHandle> {
-    const module_ = (await import(PLUGIN_DAEMON_STAND_IN)) as {
-        startPluginDaemonStandIn?: (python: DifyPython, options?: Record<string, unknown>) => Promise<PluginDaemonStandInHandle>;
-    };
-    if (typeof module_.startPluginDaemonStandIn !== "function") {
-        throw new Error(`${PLUGIN_DAEMON_STAND_IN} does not export startPluginDaemonStandIn`);
-    }
-    return module_.startPluginDaemonStandIn(python, options);
+function startStandIn(python: DifyPython, options: PluginDaemonStandInOptions | undefined): Promise<PluginDaemonStandInHandle> {
+    return startPluginDaemonStandIn(python, options);
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -1135,7 +1123,7 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
 
         t = Date.now();
         let pluginDaemon: PluginDaemonStandInHandle | undefined;
-        if (options.pluginDaemon !== false && fs.existsSync(PLUGIN_DAEMON_STAND_IN)) {
+        if (options.pluginDaemon !== false) {
             pluginDaemon = await startStandIn(python, typeof options.pluginDaemon === "object" ? options.pluginDaemon : undefined);
             const handle = pluginDaemon;
             cleanups.push({ name: "plugin daemon stand-in", step: () => handle.close() });
@@ -1161,7 +1149,7 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
                     pluginDaemon,
                 }),
                 // What the stand-in says Dify needs to use it (the same daemon/marketplace settings, kept authoritative).
-                ...((pluginDaemon?.difyEnv as Record<string, string> | undefined) ?? {}),
+                ...(pluginDaemon?.difyEnv ?? {}),
                 ...(options.env ?? {}),
             };
             try {

@@ -19,10 +19,11 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { PROJECT_ROOT } from "../../scripts/project-root";
 import * as crypto from "crypto";
 import { DifyPython } from "../harness/dify-python";
 
-const SERVER_SCRIPT = path.join(__dirname, "plugin_daemon_stand_in.py");
+const SERVER_SCRIPT = path.join(PROJECT_ROOT, "tests", "servers", "plugin_daemon_stand_in.py");
 
 /** How the stand-in's qwen-plus answers `dispatch/llm/invoke`. Decided per request, from the request alone:
  *  1. a `tool` message after the last user message → text: `answerPrefix` + that tool result (verbatim);
