@@ -45,7 +45,8 @@ for (const warning of warnings) {
     pulumi.log.warn(warning);
 }
 
-const tags = { "managed-by": "pulumi", project: pulumi.getProject(), stack: pulumi.getStack(), ...settings.tags };
+// The stack's own tags last: a user tag never replaces them (the config parser refuses those keys too).
+const tags = { ...settings.tags, "managed-by": "pulumi", project: pulumi.getProject(), stack: pulumi.getStack() };
 
 const placement = resolvePlacement(settings);
 

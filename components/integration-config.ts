@@ -4,6 +4,7 @@
  * are read by index.ts with `config.requireSecret`/`getSecret` so they stay Pulumi secrets.
  */
 import { ConfigReader, ConfigSource, StackConfigError } from "./stack-config";
+import { EMAIL_RULE, SPECIAL_CHARACTERS_TEXT, httpsEndpointProblem, isEmailAddress, shownUrl } from "./input-rules";
 import { RAM_OAUTH_APP_TYPES, RamOAuthAppType, DEFAULT_RAM_OAUTH_APP_TYPE } from "../dynamic-providers/ram-oauth-app";
 import { ALIBABA_CLOUD_SITES } from "../dynamic-providers/openapi-mcp-server";
 import { AlibabaCloudSite, McpApiSelection } from "../dynamic-providers/openapi-mcp-api";
@@ -50,7 +51,8 @@ export const INTEGRATION_DEFAULTS = {
         "You are an Alibaba Cloud operations assistant. Use the Alibaba Cloud OpenAPI tools to answer questions about the user's resources and say which region you queried.",
 } as const;
 
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** A local plugin package: an absolute path of letters, digits and ._+@- segments, ending in ".difypkg". */
+const PLUGIN_PACKAGE_PATTERN = /^(?:\/[A-Za-z0-9._+@-]+)+\.difypkg$/;
 
 /** A per-stack default name that fits the MCP server's 3-16 character rule. */
 function defaultMcpServerName(stack: string): string {
@@ -93,8 +95,8 @@ export function parseIntegrationSettings(source: ConfigSource, context: { stack:
     const adminEmail = r.string("adminEmail");
     if (adminEmail === undefined) {
         r.problem("adminEmail", 'is not set; it is the first Dify admin\'s login, e.g. "pulumi config set adminEmail ops@example.com"');
-    } else if (!EMAIL_PATTERN.test(adminEmail)) {
-        r.problem("adminEmail", `is "${adminEmail}"; allowed: an e-mail address`);
+    } else if (!isEmailAddress(adminEmail)) {
+        r.problem("adminEmail", `is ${JSON.stringify(adminEmail)}; allowed: ${EMAIL_RULE}`);
     }
     const adminName = r.string("adminName", d.adminName);
     if (adminName.length < 3 || adminName.length > 30) {
@@ -115,22 +117,44 @@ export function parseIntegrationSettings(source: ConfigSource, context: { stack:
         r.problem("oauthRefreshTokenValidity", `is "${refreshTokenValidity}"; allowed: a whole number from 7200 to 31536000, or 0 for the default`);
     }
 
+    // Alibaba Cloud API endpoints: https only (the providers also take http, for tests against local servers).
+    const endpoints: Record<"imsEndpoint" | "mcpEndpoint", string | undefined> = { imsEndpoint: undefined, mcpEndpoint: undefined };
+    for (const [key, example] of [["imsEndpoint", "ims.aliyuncs.com"], ["mcpEndpoint", "openapi-mcp.cn-hangzhou.aliyuncs.com"]] as const) {
+        const endpoint = r.string(key);
+        const problem = endpoint === undefined ? undefined : httpsEndpointProblem(endpoint);
+        if (endpoint !== undefined && problem !== undefined) {
+            r.problem(
+                key,
+                `is ${shownUrl(endpoint)}, which ${problem}; allowed: an https endpoint, a host such as ${example} or https://${example}, without credentials, path, query or fragment`,
+            );
+        }
+        endpoints[key] = endpoint;
+    }
+
+    const tongyiPluginPackage = r.string("tongyiPluginPackage");
+    if (tongyiPluginPackage !== undefined && !PLUGIN_PACKAGE_PATTERN.test(tongyiPluginPackage)) {
+        r.problem(
+            "tongyiPluginPackage",
+            `is ${JSON.stringify(tongyiPluginPackage)}; allowed: the absolute path of a .difypkg file, e.g. /srv/plugins/langgenius-tongyi.difypkg, of letters, digits and ._+@- between the "/" (no ${SPECIAL_CHARACTERS_TEXT}, no "~")`,
+        );
+    }
+
     const settings: IntegrationSettings = {
         oauthAppName: r.string("oauthAppName", `dify-mcp-${context.stack}`),
         oauthAppType: r.oneOf("oauthAppType", RAM_OAUTH_APP_TYPES, d.oauthAppType),
         oauthAccessTokenValidity: r.integer("oauthAccessTokenValidity", d.oauthAccessTokenValidity, 900, 10800),
         oauthRefreshTokenValidity: refreshTokenValidity > 0 ? refreshTokenValidity : undefined,
-        imsEndpoint: r.string("imsEndpoint"),
+        imsEndpoint: endpoints.imsEndpoint,
         mcpServerName,
         mcpApis: mcpApisFrom(r),
         mcpSite: r.oneOf("mcpSite", ALIBABA_CLOUD_SITES, d.mcpSite),
-        mcpEndpoint: r.string("mcpEndpoint"),
+        mcpEndpoint: endpoints.mcpEndpoint,
         adminEmail: adminEmail ?? "",
         adminName,
         llmModel: r.string("llmModel", d.llmModel),
         embeddingModel: r.string("embeddingModel", d.embeddingModel),
         dashscopeInternational: r.boolean("dashscopeInternational", d.dashscopeInternational),
-        tongyiPluginPackage: r.string("tongyiPluginPackage"),
+        tongyiPluginPackage,
         mcpProviderName: r.string("mcpProviderName", d.mcpProviderName),
         mcpServerIdentifier,
         waitForAuthorization: r.boolean("waitForAuthorization", d.waitForAuthorization),

@@ -1,4 +1,16 @@
 import { compareDifyVersions } from "../dynamic-providers/dify-version";
+import {
+    EMAIL_RULE,
+    Ipv4Cidr,
+    SPECIAL_CHARACTERS_TEXT,
+    canonicalCidr,
+    cidrContains,
+    cidrsOverlap,
+    httpsUrlProblem,
+    isEmailAddress,
+    parseIpv4Cidr,
+    shownUrl,
+} from "./input-rules";
 
 /**
  * Typed, validated stack settings. `index.ts` reads them from Pulumi config; the user-data preview script reads
@@ -36,6 +48,34 @@ export const IMAGE_FAMILIES = {
     "acs:alibaba_cloud_linux_3_2104_lts_x64": "alinux",
 } as const;
 export type ImageFamily = keyof typeof IMAGE_FAMILIES;
+
+/**
+ * Public image ids of the systems the bootstrap installs Docker on (bootstrap.sh's install_docker: "ubuntu" and
+ * "alinux"), as Alibaba names them: ubuntu_22_04_x64_20G_alibase_20240220.vhd, ubuntu_24_04_arm64_20G_alibase_…,
+ * aliyun_3_x64_20G_alibase_20241103.vhd, aliyun_3_arm64_20G_pro_alibase_….vhd. Group 2 is the architecture.
+ * A custom image ("m-…") says nothing about its system without an API call, so preview cannot check it and it is
+ * refused; "nocloud" images are for running outside ECS and do not read ECS user data.
+ */
+export const SUPPORTED_IMAGE_ID_PATTERN = /^(ubuntu_(?:22|24)_04|aliyun_3(?:_\d+)?)_(?:[a-z0-9]+_)*?(x64|arm64)_\d+G(?:_[a-z0-9]+)*\.vhd$/;
+
+/**
+ * The tags the stack sets itself: index.ts puts managed-by, project and stack on every resource, and the host puts
+ * dify-version, cpu-cores and memory-gib on the instance (the policy pack reads them). A user tag may not replace them.
+ */
+export const STACK_TAG_KEYS: readonly string[] = ["managed-by", "project", "stack", "dify-version", "cpu-cores", "memory-gib"];
+/** Alibaba Cloud allows at most 20 tags on a resource; the instance carries the stack's own tags as well. */
+export const MAX_TAGS_PER_RESOURCE = 20;
+export const MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - STACK_TAG_KEYS.length;
+
+/** Alibaba Cloud's private VPC ranges; a VPC is one of them or a block inside one, /8 to /28. */
+export const VPC_PRIVATE_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+export const VPC_PREFIX_RANGE = { min: 8, max: 28 } as const;
+/** Alibaba's vSwitch mask: /16 to /29. */
+export const VSWITCH_PREFIX_RANGE = { min: 16, max: 29 } as const;
+/** allowedCidrs: shorter prefixes than this open most of the address space (only 0.0.0.0/0 itself may). */
+export const MIN_ALLOWED_PREFIX = 8;
+/** adminCidr: SSH stays open to at most a /16 (65,536 addresses). */
+export const MIN_ADMIN_PREFIX = 16;
 
 /**
  * Current general-purpose x86 families with 2 vCPU / 4 GiB or more, best first. No burstable (t5/t6) and no
@@ -112,7 +152,6 @@ export class StackConfigError extends Error {
 const REGION_PATTERN = /^[a-z]{2,3}(-[a-z]+)+(-\d{1,2})?$/;
 const DIFY_TAG_PATTERN = /^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.]+)?$/;
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const NAME_PREFIX_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
 const INSTANCE_TYPE_PATTERN = /^ecs\.[a-z0-9-]+\.[a-z0-9]+$/;
 
@@ -121,15 +160,9 @@ export function isDifyReleaseTag(tag: string): boolean {
     return DIFY_TAG_PATTERN.test(tag);
 }
 
-/** True for a well-formed IPv4 CIDR such as 203.0.113.0/24. */
+/** True for a well-formed IPv4 CIDR such as 203.0.113.0/24 (decimal, no leading zeros; host bits may be set). */
 export function isIpv4Cidr(value: string): boolean {
-    const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
-    if (!match) {
-        return false;
-    }
-    const octets = match.slice(1, 5).map(Number);
-    const prefix = Number(match[5]);
-    return octets.every((o) => o <= 255) && prefix <= 32;
+    return parseIpv4Cidr(value) !== undefined;
 }
 
 /** Mainland China regions, where Docker Hub and PyPI need mirrors (Hong Kong is outside the firewall). */
@@ -257,6 +290,56 @@ export class ConfigReader {
     }
 }
 
+/**
+ * Reads one CIDR of a setting: decimal IPv4, no leading zeros, and canonical (no host bits set), or a problem
+ * that suggests the canonical form. `listed` words the problem for an entry of a list ("contains").
+ */
+function readCidr(r: ConfigReader, key: string, value: string, example: string, listed = false): Ipv4Cidr | undefined {
+    const verb = listed ? "contains" : "is";
+    const cidr = parseIpv4Cidr(value);
+    if (cidr === undefined) {
+        r.problem(key, `${verb} ${JSON.stringify(value)}; allowed: an IPv4 CIDR block written in decimal such as ${example}`);
+        return undefined;
+    }
+    const canonical = canonicalCidr(cidr);
+    if (canonical !== value) {
+        r.problem(key, `${verb} ${JSON.stringify(value)}, which has host bits set; allowed: the block's network address, "${canonical}"`);
+        return undefined;
+    }
+    return cidr;
+}
+
+/** Number of addresses in a block, for messages. */
+function addressCount(prefix: number): string {
+    return (2 ** (32 - prefix)).toLocaleString("en-US");
+}
+
+const TAG_RULE =
+    '"key=value" with a key of 1-128 and a value of at most 128 characters, neither starting with "aliyun" or "acs:" nor containing "http://" or "https://"';
+
+/** Why one "key=value" tag is refused, or undefined. */
+function tagProblem(key: string, value: string): string | undefined {
+    if (/[\u0000-\u001f\u007f]/.test(key + value)) {
+        return "has a control character";
+    }
+    if (key.length > 128) {
+        return `has a key of ${key.length} characters (Alibaba Cloud allows 128)`;
+    }
+    if (value.length > 128) {
+        return `has a value of ${value.length} characters (Alibaba Cloud allows 128)`;
+    }
+    if (/^(aliyun|acs:)/i.test(key) || /^(aliyun|acs:)/i.test(value)) {
+        return 'starts its key or value with "aliyun" or "acs:" (reserved by Alibaba Cloud)';
+    }
+    if (/https?:\/\//i.test(key + "=" + value)) {
+        return 'contains "http://" or "https://", which Alibaba Cloud refuses in tags';
+    }
+    if (STACK_TAG_KEYS.includes(key.toLowerCase())) {
+        return `would replace the stack's own tag "${key.toLowerCase()}"`;
+    }
+    return undefined;
+}
+
 /** The defaults, also declared in Pulumi.yaml's `config:` block (a test keeps the two equal). */
 export const CONFIG_DEFAULTS = {
     cpuArchitecture: "x86_64",
@@ -322,6 +405,18 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
 
     const imageFamily = r.oneOf("imageFamily", Object.keys(IMAGE_FAMILIES) as ImageFamily[], d.imageFamily);
     const imageId = r.string("imageId");
+    if (imageId !== undefined) {
+        const image = SUPPORTED_IMAGE_ID_PATTERN.exec(imageId);
+        const imageArchitecture = image?.[2] === "arm64" ? "arm64" : "x86_64";
+        if (image === null || /_nocloud_/.test(imageId)) {
+            r.problem(
+                "imageId",
+                `is ${JSON.stringify(imageId)}; allowed: a public image id of a system the bootstrap supports (Ubuntu 22.04 or 24.04, Alibaba Cloud Linux 3), such as ubuntu_22_04_x64_20G_alibase_20240220.vhd or aliyun_3_x64_20G_alibase_20241103.vhd, or unset to use imageFamily (a custom image's system cannot be checked at preview)`,
+            );
+        } else if (imageArchitecture !== cpuArchitecture) {
+            r.problem("imageId", `is ${JSON.stringify(imageId)}, an ${imageArchitecture} image, but cpuArchitecture is ${cpuArchitecture}; allowed: an image of the ${cpuArchitecture === "arm64" ? "arm64" : "x64"} architecture`);
+        }
+    }
     const instanceChargeType = r.oneOf("instanceChargeType", INSTANCE_CHARGE_TYPES, d.instanceChargeType);
     const systemDiskCategory = r.oneOf("systemDiskCategory", DISK_CATEGORIES, d.systemDiskCategory);
     const systemDiskSize = r.integer("systemDiskSize", d.systemDiskSize, 40, 500);
@@ -333,29 +428,63 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     const protectDataDisk = r.boolean("protectDataDisk", d.protectDataDisk);
     const eipBandwidthMbps = r.integer("eipBandwidthMbps", d.eipBandwidthMbps, 1, 200);
 
+    // The VPC: one of Alibaba's private ranges or a block inside one (Alibaba also takes custom public ranges;
+    // the stack refuses them, as they would hide those internet addresses from the host). The vSwitch inside it.
     const vpcCidr = r.string("vpcCidr", d.vpcCidr);
     const vswitchCidr = r.string("vswitchCidr", d.vswitchCidr);
-    for (const [key, value] of [["vpcCidr", vpcCidr], ["vswitchCidr", vswitchCidr]] as const) {
-        if (!isIpv4Cidr(value)) {
-            r.problem(key, `is "${value}"; allowed: an IPv4 CIDR block such as 172.16.0.0/16`);
+    const vpc = readCidr(r, "vpcCidr", vpcCidr, "172.16.0.0/16");
+    const privateRanges = VPC_PRIVATE_RANGES.map((range) => parseIpv4Cidr(range) as Ipv4Cidr);
+    const vpcRule = `a block of ${VPC_PRIVATE_RANGES.join(", ")} (Alibaba Cloud's private VPC ranges) with a prefix from /${VPC_PREFIX_RANGE.min} to /${VPC_PREFIX_RANGE.max}, such as 172.16.0.0/16`;
+    const vpcAllowed = vpc !== undefined && privateRanges.some((range) => cidrContains(range, vpc)) && vpc.prefix <= VPC_PREFIX_RANGE.max;
+    if (vpc !== undefined && !vpcAllowed) {
+        r.problem("vpcCidr", `is "${vpcCidr}"; allowed: ${vpcRule}`);
+    }
+    const vswitch = readCidr(r, "vswitchCidr", vswitchCidr, "172.16.0.0/24");
+    if (vswitch !== undefined) {
+        if (vswitch.prefix < VSWITCH_PREFIX_RANGE.min || vswitch.prefix > VSWITCH_PREFIX_RANGE.max) {
+            r.problem("vswitchCidr", `is "${vswitchCidr}"; allowed: a prefix from /${VSWITCH_PREFIX_RANGE.min} to /${VSWITCH_PREFIX_RANGE.max} inside vpcCidr, such as 172.16.0.0/24`);
+        } else if (vpc !== undefined && vpcAllowed && !cidrContains(vpc, vswitch)) {
+            r.problem("vswitchCidr", `is "${vswitchCidr}", outside vpcCidr "${vpcCidr}"; allowed: a block inside vpcCidr, such as ${canonicalCidr({ address: vpc.address, prefix: Math.max(vpc.prefix, 24) })}`);
         }
     }
 
+    // Who may reach Dify: non-overlapping blocks of /8 or longer, or the whole internet as exactly 0.0.0.0/0.
     const allowedCidrs = r.stringList("allowedCidrs", [...d.allowedCidrs]);
     if (allowedCidrs.length === 0) {
         r.problem("allowedCidrs", "is empty; allowed: one or more IPv4 CIDR blocks (default 0.0.0.0/0) that may reach Dify on 80/443");
     }
-    for (const cidr of allowedCidrs) {
-        if (!isIpv4Cidr(cidr)) {
-            r.problem("allowedCidrs", `contains "${cidr}"; allowed: IPv4 CIDR blocks such as 203.0.113.0/24`);
+    const allowed: Array<{ text: string; cidr: Ipv4Cidr }> = [];
+    for (const text of allowedCidrs) {
+        const cidr = readCidr(r, "allowedCidrs", text, "203.0.113.0/24", true);
+        if (cidr === undefined) {
+            continue;
         }
+        if (cidr.prefix > 0 && cidr.prefix < MIN_ALLOWED_PREFIX) {
+            r.problem(
+                "allowedCidrs",
+                `contains "${text}", which opens ${addressCount(cidr.prefix)} addresses, most of the internet; allowed: blocks of /${MIN_ALLOWED_PREFIX} or longer, or exactly 0.0.0.0/0 for everyone`,
+            );
+            continue;
+        }
+        const earlier = allowed.find((other) => cidrsOverlap(other.cidr, cidr));
+        if (earlier?.text === text) {
+            r.problem("allowedCidrs", `contains "${text}" twice; allowed: each block once`);
+        } else if (earlier !== undefined) {
+            r.problem("allowedCidrs", `contains "${earlier.text}" and "${text}", which overlap; allowed: blocks that do not overlap (keep the larger one)`);
+        }
+        allowed.push({ text, cidr });
     }
+    // SSH: at most a /16, never the whole internet.
     const adminCidr = r.string("adminCidr");
     if (adminCidr !== undefined) {
-        if (!isIpv4Cidr(adminCidr)) {
-            r.problem("adminCidr", `is "${adminCidr}"; allowed: an IPv4 CIDR block such as 203.0.113.7/32`);
-        } else if (adminCidr.endsWith("/0")) {
+        const admin = readCidr(r, "adminCidr", adminCidr, "203.0.113.7/32");
+        if (admin?.prefix === 0) {
             r.problem("adminCidr", `is "${adminCidr}", which opens SSH to the whole internet; allowed: your own address range, e.g. 203.0.113.7/32`);
+        } else if (admin !== undefined && admin.prefix < MIN_ADMIN_PREFIX) {
+            r.problem(
+                "adminCidr",
+                `is "${adminCidr}", which opens SSH to ${addressCount(admin.prefix)} addresses; allowed: /${MIN_ADMIN_PREFIX} or longer, your own address range, e.g. 203.0.113.7/32`,
+            );
         }
     }
     const sshPublicKey = r.string("sshPublicKey");
@@ -382,32 +511,55 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     if (domain !== undefined && certEmail === undefined) {
         r.problem("certEmail", `is not set but domain is; allowed: the e-mail address Let's Encrypt sends certificate notices to`);
     }
-    if (certEmail !== undefined && !EMAIL_PATTERN.test(certEmail)) {
-        r.problem("certEmail", `is "${certEmail}"; allowed: an e-mail address`);
+    if (certEmail !== undefined && !isEmailAddress(certEmail)) {
+        r.problem("certEmail", `is ${JSON.stringify(certEmail)}; allowed: ${EMAIL_RULE}`);
     }
 
+    // Mirrors end up in daemon.json, Dify's .env (which Compose interpolates: no "$") and shell variables.
+    const urlRule = `without credentials, query or fragment, and without ${SPECIAL_CHARACTERS_TEXT}`;
     const registryMirrors = r.stringList("registryMirrors", [...d.registryMirrors]);
-    for (const mirror of registryMirrors) {
-        if (!/^https:\/\/[^\s"'\\]+$/.test(mirror)) {
-            r.problem("registryMirrors", `contains "${mirror}"; allowed: https:// URLs of Docker Hub mirrors`);
+    registryMirrors.forEach((mirror, index) => {
+        const problem = httpsUrlProblem(mirror);
+        if (problem !== undefined) {
+            r.problem("registryMirrors", `contains ${shownUrl(mirror)}, which ${problem}; allowed: https URLs of Docker Hub mirrors such as https://xxxx.mirror.aliyuncs.com, ${urlRule}`);
+        } else if (registryMirrors.indexOf(mirror) !== index) {
+            r.problem("registryMirrors", `contains ${shownUrl(mirror)} twice; allowed: each mirror once`);
         }
-    }
+    });
     const pipMirrorUrl =
         r.string("pipMirrorUrl") ?? (region && isMainlandChinaRegion(region) ? "https://mirrors.aliyun.com/pypi/simple" : undefined);
-    if (pipMirrorUrl !== undefined && !/^https?:\/\/[^\s"'\\]+$/.test(pipMirrorUrl)) {
-        r.problem("pipMirrorUrl", `is "${pipMirrorUrl}"; allowed: an http(s) URL of a PyPI simple index`);
+    const pipProblem = pipMirrorUrl === undefined ? undefined : httpsUrlProblem(pipMirrorUrl);
+    if (pipMirrorUrl !== undefined && pipProblem !== undefined) {
+        r.problem("pipMirrorUrl", `is ${shownUrl(pipMirrorUrl)}, which ${pipProblem}; allowed: an https URL of a PyPI simple index such as https://mirrors.aliyun.com/pypi/simple/, ${urlRule}`);
     }
 
     const readinessTimeoutMinutes = r.integer("readinessTimeoutMinutes", d.readinessTimeoutMinutes, 5, 180);
 
-    const tags: Record<string, string> = {};
+    // Tags: Alibaba Cloud's rules, at most 20 on a resource counting the stack's own, which they may not replace.
+    const tagMap = new Map<string, string>();
     for (const entry of r.stringList("tags", [])) {
         const eq = entry.indexOf("=");
         if (eq <= 0) {
-            r.problem("tags", `contains "${entry}"; allowed: "key=value" strings`);
+            r.problem("tags", `contains ${JSON.stringify(entry)}; allowed: "key=value" strings`);
             continue;
         }
-        tags[entry.slice(0, eq)] = entry.slice(eq + 1);
+        const key = entry.slice(0, eq);
+        const value = entry.slice(eq + 1);
+        const problem = tagProblem(key, value);
+        if (problem !== undefined) {
+            r.problem("tags", `contains ${JSON.stringify(entry)}, which ${problem}; allowed: ${TAG_RULE}, with a key other than the stack's own (${STACK_TAG_KEYS.join(", ")})`);
+        } else if (tagMap.has(key)) {
+            r.problem("tags", `sets the key "${key}" twice; allowed: each key once`);
+        } else {
+            tagMap.set(key, value);
+        }
+    }
+    const tags: Record<string, string> = Object.fromEntries(tagMap);
+    if (tagMap.size > MAX_USER_TAGS) {
+        r.problem(
+            "tags",
+            `has ${tagMap.size} tags; allowed: at most ${MAX_USER_TAGS} (Alibaba Cloud allows ${MAX_TAGS_PER_RESOURCE} on a resource, and the stack sets ${STACK_TAG_KEYS.length} itself: ${STACK_TAG_KEYS.join(", ")})`,
+        );
     }
 
     if (r.problems.length > 0) {

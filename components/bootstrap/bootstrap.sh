@@ -24,7 +24,7 @@ log() {
 # retry ATTEMPTS DELAY_SECONDS COMMAND...: runs COMMAND until it succeeds or ATTEMPTS are used up.
 # bash ignores `set -e` inside a command run as a condition, so retried functions check each step themselves.
 retry() {
-    local attempts=$1 delay=$2 n=1
+    local attempts="$1" delay="$2" n=1
     shift 2
     until "$@"; do
         if [ "$n" -ge "$attempts" ]; then
@@ -40,7 +40,7 @@ retry() {
 # wait_until SECONDS INTERVAL WHAT COMMAND...: re-runs COMMAND every INTERVAL seconds until it succeeds, or
 # logs that WHAT did not happen within SECONDS and fails.
 wait_until() {
-    local limit=$1 interval=$2 what=$3 waited=0
+    local limit="$1" interval="$2" what="$3" waited=0
     shift 3
     until "$@"; do
         if [ "$waited" -ge "$limit" ]; then
@@ -54,9 +54,28 @@ wait_until() {
 
 # set_env_value FILE KEY VALUE: sets KEY=VALUE in a dotenv file, replacing every "KEY=" line or appending one.
 # The value travels through the environment, so "/", "&", "\" and "=" reach the file unchanged
-# (awk -v and sed would interpret them).
+# (awk -v and sed would interpret them). A line break in the value would start a line of its own, a setting
+# nobody chose, so a value with a newline or carriage return is refused (the value is not logged: it may be a
+# secret), as is a key that is not a plain variable name.
 set_env_value() {
-    local file=$1 key=$2 value=$3 tmp
+    local file="$1" key="$2" value="$3" tmp
+    case "$key" in
+        '' | [0-9]* | *[!A-Za-z0-9_]*)
+            log "set_env_value: refusing the key \"$key\" for $file: allowed are letters, digits and _" >&2
+            return 1
+            ;;
+    esac
+    case "$value" in
+        *$'\n'* | *$'\r'*)
+            log "set_env_value: refusing the value for $key in $file: it contains a newline or carriage return" >&2
+            return 1
+            ;;
+        *'$'*)
+            # Compose interpolates $ in .env values: the container would receive something else.
+            log "set_env_value: refusing the value for $key in $file: it contains \$, which Compose would expand" >&2
+            return 1
+            ;;
+    esac
     tmp=$(mktemp "${file}.XXXXXX")
     ENV_KEY="$key" ENV_VALUE="$value" awk '
         BEGIN { key = ENVIRON["ENV_KEY"]; value = ENVIRON["ENV_VALUE"]; found = 0 }
@@ -83,7 +102,7 @@ random_hex() {
 
 # load_or_create_secrets FILE: the secrets Dify's .env needs, generated once and reused afterwards.
 load_or_create_secrets() {
-    local file=$1
+    local file="$1"
     if [ ! -s "$file" ]; then
         log "generating Dify secrets in $file"
         umask 077
@@ -105,7 +124,7 @@ load_or_create_secrets() {
 # configure_dify_env ENV_FILE SECRETS_FILE PUBLIC_URL: edits Dify's docker/.env in place. Only the keys named
 # here change; every other line stays as Dify shipped it.
 configure_dify_env() {
-    local env_file=$1 secrets_file=$2 public_url=$3 key value socket_url broker rest
+    local env_file="$1" secrets_file="$2" public_url="$3" key value socket_url broker rest
     for key in CONSOLE_API_URL CONSOLE_WEB_URL SERVICE_API_URL APP_API_URL APP_WEB_URL FILES_URL; do
         set_env_value "$env_file" "$key" "$public_url"
     done
@@ -122,7 +141,7 @@ configure_dify_env() {
     fi
 
     for key in SECRET_KEY DB_PASSWORD REDIS_PASSWORD SANDBOX_API_KEY PLUGIN_DAEMON_KEY PLUGIN_DIFY_INNER_API_KEY WEAVIATE_API_KEY; do
-        value=$(get_env_value "$secrets_file" "$key")
+        value="$(get_env_value "$secrets_file" "$key")"
         if [ -z "$value" ]; then
             log "secret $key is missing from $secrets_file"
             return 1
@@ -132,9 +151,9 @@ configure_dify_env() {
     # Settings that must repeat a secret set above.
     set_env_value "$env_file" CODE_EXECUTION_API_KEY "$(get_env_value "$secrets_file" SANDBOX_API_KEY)"
     set_env_value "$env_file" WEAVIATE_AUTHENTICATION_APIKEY_ALLOWED_KEYS "$(get_env_value "$secrets_file" WEAVIATE_API_KEY)"
-    broker=$(get_env_value "$env_file" CELERY_BROKER_URL)
+    broker="$(get_env_value "$env_file" CELERY_BROKER_URL)"
     if [ -n "$broker" ]; then
-        rest=${broker#*@}
+        rest="${broker#*@}"
         set_env_value "$env_file" CELERY_BROKER_URL "redis://:$(get_env_value "$secrets_file" REDIS_PASSWORD)@${rest}"
     fi
 
@@ -162,7 +181,7 @@ configure_dify_env() {
 # to the api as PLUGIN_REMOTE_INSTALL_PORT, a PositiveInt, and "127.0.0.1:5003" there crash-loops the api.
 # `!override` (Compose 2.24+) replaces the release's port list, whose "5003:5003" would bind 0.0.0.0.
 write_compose_override() {
-    local file=$1/docker-compose.override.yaml
+    local file="$1/docker-compose.override.yaml"
     if ! has_env_key "$1/.env" EXPOSE_PLUGIN_DEBUGGING_PORT; then
         rm -f "$file"
         return 0
@@ -178,7 +197,7 @@ YAML
 # find_data_disk SERIAL: the block device of the data disk. Alibaba exposes the disk id (without "d-") as the
 # virtio serial or inside the NVMe id, so the disk is found by what Pulumi created, not by position.
 find_data_disk() {
-    local serial=$1 link
+    local serial="$1" link
     for link in "$DISK_BY_ID_DIR"/*; do
         case "$link" in
             *"$serial"*)
@@ -196,17 +215,17 @@ data_disk_present() {
 }
 
 mount_data_disk() {
-    local serial=$1 device uuid
+    local serial="$1" device uuid
     # The disk is attached after the instance starts; wait for it.
     wait_until 900 5 "the data disk with serial $serial appearing" data_disk_present "$serial"
-    device=$(find_data_disk "$serial")
+    device="$(find_data_disk "$serial")"
     log "data disk is $device"
     if ! blkid "$device" >/dev/null 2>&1; then
         log "formatting the new data disk $device"
         mkfs.ext4 -q -L dify-data "$device"
     fi
     mkdir -p "$DATA_MOUNT"
-    uuid=$(blkid -s UUID -o value "$device")
+    uuid="$(blkid -s UUID -o value "$device")"
     if ! grep -q "UUID=$uuid" /etc/fstab; then
         printf 'UUID=%s %s ext4 defaults,nofail 0 2\n' "$uuid" "$DATA_MOUNT" >>/etc/fstab
     fi
@@ -219,9 +238,9 @@ os_id() {
 }
 
 install_docker_ubuntu() {
-    local mirror=$1 codename
+    local mirror="$1" codename
     # shellcheck disable=SC1091
-    codename=$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")
+    codename="$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")"
     install -m 0755 -d /etc/apt/keyrings
     curl -fsSL --max-time 60 "$mirror/linux/ubuntu/gpg" -o /etc/apt/keyrings/docker.asc || return 1
     chmod a+r /etc/apt/keyrings/docker.asc
@@ -233,7 +252,7 @@ install_docker_ubuntu() {
 }
 
 install_docker_alinux() {
-    local mirror=$1
+    local mirror="$1"
     dnf config-manager --add-repo="$mirror/linux/centos/docker-ce.repo" || return 1
     sed -i "s+https://mirrors.aliyun.com/docker-ce+$mirror+" /etc/yum.repos.d/docker-ce.repo
     # docker-ce has no $releasever=3 tree; the adapter maps Alibaba Cloud Linux 3 to 8.
@@ -244,7 +263,7 @@ install_docker_alinux() {
 # compose_is_recent: the compose plugin is there and understands `!override` (2.24+).
 compose_is_recent() {
     local version
-    version=$(docker compose version --short 2>/dev/null) || return 1
+    version="$(docker compose version --short 2>/dev/null)" || return 1
     [ "$(printf '2.24.0\n%s\n' "${version#v}" | sort -V | head -n1)" = 2.24.0 ]
 }
 
@@ -254,7 +273,7 @@ install_docker() {
         log "Docker and the compose plugin are already installed"
         return 0
     fi
-    os=$(os_id)
+    os="$(os_id)"
     for mirror in "$DOCKER_MIRROR_INTERNAL" "$DOCKER_MIRROR_PUBLIC"; do
         log "installing Docker CE on $os from $mirror"
         case "$os" in
@@ -270,11 +289,14 @@ install_docker() {
     return 1
 }
 
+# configure_docker: daemon.json with the registry mirrors (space-separated https URLs; the stack config refuses
+# quotes, "\" and spaces in them, so each goes into the JSON string as it is), then (re)starts Docker.
 configure_docker() {
-    local mirrors="" mirror
+    local mirrors="" mirror list
     mkdir -p "$DOCKER_ETC"
     if [ -n "${DIFY_REGISTRY_MIRRORS:-}" ]; then
-        for mirror in $DIFY_REGISTRY_MIRRORS; do
+        read -r -a list <<<"$DIFY_REGISTRY_MIRRORS"
+        for mirror in "${list[@]}"; do
             mirrors="${mirrors:+$mirrors, }\"$mirror\""
         done
         printf '{\n  "registry-mirrors": [%s]\n}\n' "$mirrors" >"$DOCKER_ETC/daemon.json"
@@ -285,7 +307,7 @@ configure_docker() {
 }
 
 fetch_dify() {
-    local tag=$1 target=$2 tmp
+    local tag="$1" target="$2" tmp
     if [ -f "$target/docker/docker-compose.yaml" ] && [ "$(git -C "$target" describe --tags 2>/dev/null)" = "$tag" ]; then
         log "Dify $tag is already in $target"
         return 0
@@ -297,7 +319,7 @@ fetch_dify() {
         log "fetched Dify $tag from Gitee"
     else
         rm -rf "$target"
-        tmp=$(mktemp -d)
+        tmp="$(mktemp -d)"
         curl -fsSL --retry 3 --max-time 900 "https://github.com/langgenius/dify/archive/refs/tags/$tag.tar.gz" -o "$tmp/dify.tar.gz" || return 1
         mkdir -p "$target"
         tar -xzf "$tmp/dify.tar.gz" -C "$target" --strip-components=1 || return 1
@@ -365,7 +387,7 @@ console_answers() {
 }
 
 on_error() {
-    local line=$1
+    local line="$1"
     printf 'bootstrap failed at line %s; see %s\n' "$line" "$LOG_FILE" >"$STATE_DIR/failed"
     log "FAILED at line $line"
 }
@@ -374,7 +396,7 @@ main() {
     mkdir -p "$STATE_DIR"
     rm -f "$STATE_DIR/done" "$STATE_DIR/failed"
     exec > >(tee -a "$LOG_FILE") 2>&1
-    trap 'on_error $LINENO' ERR
+    trap 'on_error "$LINENO"' ERR
     # shellcheck source=/dev/null
     . "$CONFIG_FILE"
     log "bootstrapping Dify $DIFY_VERSION for $DIFY_PUBLIC_URL"

@@ -53,6 +53,13 @@ export function renderBootstrapConfig(settings: BootstrapSettings): string {
         ["DIFY_REGISTRY_MIRRORS", settings.registryMirrors.join(" ")],
         ["DIFY_PIP_MIRROR_URL", settings.pipMirrorUrl ?? ""],
     ];
+    // One line per value: a line break would survive the shell quoting but not the YAML block (a carriage return
+    // becomes a newline there) nor the bootstrap's .env editing. The value is not shown: it may be a secret.
+    for (const [key, value] of values) {
+        if (/[\u0000-\u001f\u007f]/.test(value)) {
+            throw new Error(`${key} contains a line break or another control character; the bootstrap settings take one line per value`);
+        }
+    }
     return values.map(([key, value]) => `${key}=${shellQuote(value)}\n`).join("");
 }
 
