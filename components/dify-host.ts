@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { DifyBootstrap } from "./dify-bootstrap";
-import { DiskCategory, InstanceChargeType, mcpOAuthCallbackUrl } from "./stack-config";
+import { CONFIG_DEFAULTS, DiskCategory, InstanceChargeType, mcpOAuthCallbackUrl } from "./stack-config";
 import { DifyReadiness } from "../dynamic-providers/dify-readiness";
 
 export interface DifyHostArgs {
@@ -21,10 +21,16 @@ export interface DifyHostArgs {
     systemDiskSize: pulumi.Input<number>;
     dataDiskCategory: pulumi.Input<DiskCategory>;
     dataDiskSize: pulumi.Input<number>;
-    /** Keep automatic snapshots of the data disk for this many days; unset: no snapshot policy. */
+    /** Keep daily automatic snapshots of the data disk this many days; default 7, 0: no snapshot policy. */
     dataDiskSnapshotRetentionDays?: number;
-    /** Protect the data disk from deletion (Pulumi `protect`). */
+    /** Protect the data disk from deletion and replacement (Pulumi `protect`); default true. */
     protectDataDisk?: boolean;
+    /** Create the data disk encrypted; default true. Applies to a new disk only (see DifyHost). */
+    encryptDataDisk?: boolean;
+    /** The KMS key that encrypts a new data disk; unset: the region's default key for ECS disks. */
+    dataDiskKmsKeyId?: pulumi.Input<string>;
+    /** Instance metadata only with a session token (security hardening mode); default true. */
+    requireMetadataTokens?: boolean;
     eipBandwidthMbps: pulumi.Input<number>;
     /** An OpenSSH public key for root; without it the instance has no login key. */
     sshPublicKey?: pulumi.Input<string>;
@@ -42,6 +48,13 @@ export interface DifyHostArgs {
  * The ECS host that runs Dify: an EIP allocated before the instance (so its address goes into Dify's URLs), a
  * separate data disk for Dify's volumes that outlives the instance, the instance with the bootstrap user data,
  * and a wait until Dify answers on the EIP.
+ *
+ * The data disk is made to last: encrypted, protected (`pulumi destroy` stops at it until protectDataDisk is
+ * turned off and `pulumi up` has run; Pulumi's `protect` rather than `retainOnDelete`, so that a destroy never
+ * reports success while a billed disk stays behind, and a change that would replace the disk fails instead),
+ * snapshotted daily, and never re-created for encryption: `encrypted` and `kmsKeyId` are fixed when a disk is
+ * created and changing them replaces it with a new, empty one, so they are ignored after creation. A stack whose
+ * disk predates encryption keeps it, and every preview warns until encryptDataDisk is set to false.
  */
 export class DifyHost extends pulumi.ComponentResource {
     readonly eip: alicloud.ecs.EipAddress;
@@ -63,6 +76,7 @@ export class DifyHost extends pulumi.ComponentResource {
     constructor(name: string, args: DifyHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dify-mcp-stack:index:DifyHost", name, {}, opts);
         const tags = args.tags;
+        const encrypt = args.encryptDataDisk ?? true;
 
         this.eip = new alicloud.ecs.EipAddress(
             `${name}-eip`,
@@ -87,19 +101,26 @@ export class DifyHost extends pulumi.ComponentResource {
                 size: args.dataDiskSize,
                 deleteWithInstance: false,
                 deleteAutoSnapshot: false,
+                encrypted: encrypt,
+                kmsKeyId: encrypt ? args.dataDiskKmsKeyId : undefined,
                 tags,
             },
-            { parent: this, protect: args.protectDataDisk ?? false },
+            { parent: this, protect: args.protectDataDisk ?? true, ignoreChanges: ["encrypted", "kmsKeyId"] },
         );
+        if (encrypt) {
+            warnAboutKeptDisk(this.dataDisk, args.dataDiskKmsKeyId);
+        }
 
-        if (args.dataDiskSnapshotRetentionDays !== undefined) {
+        const retentionDays = args.dataDiskSnapshotRetentionDays ?? CONFIG_DEFAULTS.dataDiskSnapshotRetentionDays;
+        if (retentionDays > 0) {
             const policy = new alicloud.ecs.AutoSnapshotPolicy(
                 `${name}-snapshots`,
                 {
                     autoSnapshotPolicyName: pulumi.interpolate`${args.namePrefix}-data-daily`,
+                    // Every day at 03:00 (UTC+8).
                     repeatWeekdays: ["1", "2", "3", "4", "5", "6", "7"],
                     timePoints: ["3"],
-                    retentionDays: args.dataDiskSnapshotRetentionDays,
+                    retentionDays,
                     tags,
                 },
                 { parent: this },
@@ -148,6 +169,10 @@ export class DifyHost extends pulumi.ComponentResource {
                 systemDiskSize: args.systemDiskSize,
                 // The EIP is the public address; no second, system-assigned one.
                 internetMaxBandwidthOut: 0,
+                // Security hardening mode: metadata (user data with INIT_PASSWORD, RAM credentials) only after
+                // PUT /latest/api/token, which a GET forged through Dify (SSRF) cannot do. cloud-init 23.2.2+ uses it.
+                httpEndpoint: "enabled",
+                httpTokens: args.requireMetadataTokens === false ? "optional" : "required",
                 keyName: keyPair?.keyPairName,
                 userData: this.bootstrap.userData.apply((text) => Buffer.from(text, "utf8").toString("base64")),
                 // The release tag and the size are on the instance for operators and for the policy pack's rules.
@@ -208,4 +233,30 @@ export class DifyHost extends pulumi.ComponentResource {
             dataDiskId: this.dataDiskId,
         });
     }
+}
+
+/**
+ * Warns at preview and up when the data disk is not what encryptDataDisk and dataDiskKmsKeyId ask for: a disk
+ * created before them (or with other values) is kept as it is, since re-creating it would lose Dify's data.
+ */
+function warnAboutKeptDisk(disk: alicloud.ecs.EcsDisk, wantedKeyId: pulumi.Input<string> | undefined): void {
+    pulumi.all([disk.id, disk.encrypted]).apply(([id, encrypted]) => {
+        if (!encrypted) {
+            pulumi.log.warn(
+                `The data disk ${id} is not encrypted. It is kept as it is: encryption is fixed when a disk is created, and a new disk would be empty. ` +
+                    "To keep it knowingly and silence this warning, set dify-mcp-stack:encryptDataDisk to false; to encrypt Dify's data, " +
+                    "move it to a disk created from an encrypted copy of a snapshot of this one.",
+                disk,
+            );
+        }
+    });
+    pulumi.all([disk.id, disk.encrypted, disk.kmsKeyId, wantedKeyId]).apply(([id, encrypted, keyId, wanted]) => {
+        if (encrypted && wanted && keyId !== wanted) {
+            pulumi.log.warn(
+                `The data disk ${id} is encrypted with the KMS key ${keyId || "(the default key)"}, not dify-mcp-stack:dataDiskKmsKeyId ${wanted}. ` +
+                    "It is kept as it is: the key is fixed when a disk is created, and a new disk would be empty.",
+                disk,
+            );
+        }
+    });
 }

@@ -116,10 +116,16 @@ export interface StackSettings {
     systemDiskSize: number;
     dataDiskCategory: DiskCategory;
     dataDiskSize: number;
-    /** Days to keep automatic snapshots of the data disk; unset means no snapshot policy. */
-    dataDiskSnapshotRetentionDays?: number;
-    /** Protects the data disk from `pulumi destroy` (Pulumi `protect`). */
+    /** Days to keep the data disk's daily automatic snapshots (default 7); 0 means no snapshot policy. */
+    dataDiskSnapshotRetentionDays: number;
+    /** Protects the data disk from `pulumi destroy` and from replacement (Pulumi `protect`, default on). */
     protectDataDisk: boolean;
+    /** Encrypt the data disk when it is created (default on); an existing disk is never re-created for it. */
+    encryptDataDisk: boolean;
+    /** The KMS key that encrypts a new data disk; unset: the region's default key for ECS. */
+    dataDiskKmsKeyId?: string;
+    /** Instance metadata only in security hardening mode (a token first), default on. */
+    requireMetadataTokens: boolean;
     eipBandwidthMbps: number;
     vpcCidr: string;
     vswitchCidr: string;
@@ -154,6 +160,8 @@ const DIFY_TAG_PATTERN = /^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.]+)?$/;
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const NAME_PREFIX_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
 const INSTANCE_TYPE_PATTERN = /^ecs\.[a-z0-9-]+\.[a-z0-9]+$/;
+/** KMS key ids: "key-" and letters and digits (current), or a UUID (older keys). */
+const KMS_KEY_ID_PATTERN = /^(key-[a-z0-9]{8,64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /** True for a Dify release tag as the bootstrap fetches it: "1.14.1", "1.10.1-fix.1" (no "v"). */
 export function isDifyReleaseTag(tag: string): boolean {
@@ -349,7 +357,10 @@ export const CONFIG_DEFAULTS = {
     systemDiskSize: 60,
     dataDiskCategory: "cloud_essd",
     dataDiskSize: 100,
-    protectDataDisk: false,
+    dataDiskSnapshotRetentionDays: 7,
+    protectDataDisk: true,
+    encryptDataDisk: true,
+    requireMetadataTokens: true,
     eipBandwidthMbps: 100,
     vpcCidr: "172.16.0.0/16",
     vswitchCidr: "172.16.0.0/24",
@@ -422,10 +433,19 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     const systemDiskSize = r.integer("systemDiskSize", d.systemDiskSize, 40, 500);
     const dataDiskCategory = r.oneOf("dataDiskCategory", DISK_CATEGORIES, d.dataDiskCategory);
     const dataDiskSize = r.integer("dataDiskSize", d.dataDiskSize, 20, 32768);
-    // 0 (the declared default) means no snapshot policy.
-    const snapshotRetention = r.integer("dataDiskSnapshotRetentionDays", 0, 0, 65536);
-    const dataDiskSnapshotRetentionDays = snapshotRetention > 0 ? snapshotRetention : undefined;
+    // 0 means no snapshot policy.
+    const dataDiskSnapshotRetentionDays = r.integer("dataDiskSnapshotRetentionDays", d.dataDiskSnapshotRetentionDays, 0, 65536);
     const protectDataDisk = r.boolean("protectDataDisk", d.protectDataDisk);
+    const encryptDataDisk = r.boolean("encryptDataDisk", d.encryptDataDisk);
+    const dataDiskKmsKeyId = r.string("dataDiskKmsKeyId");
+    if (dataDiskKmsKeyId !== undefined) {
+        if (!KMS_KEY_ID_PATTERN.test(dataDiskKmsKeyId)) {
+            r.problem("dataDiskKmsKeyId", `is ${JSON.stringify(dataDiskKmsKeyId)}; allowed: a KMS key id such as key-hzz62f1cb66fa42qo9abc or 0e478b7a-4262-4802-b8cb-00d3fb408e2b`);
+        } else if (!encryptDataDisk) {
+            r.problem("dataDiskKmsKeyId", "is set but encryptDataDisk is false; allowed: unset, or encryptDataDisk true");
+        }
+    }
+    const requireMetadataTokens = r.boolean("requireMetadataTokens", d.requireMetadataTokens);
     const eipBandwidthMbps = r.integer("eipBandwidthMbps", d.eipBandwidthMbps, 1, 200);
 
     // The VPC: one of Alibaba's private ranges or a block inside one (Alibaba also takes custom public ranges;
@@ -583,6 +603,9 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             dataDiskSize,
             dataDiskSnapshotRetentionDays,
             protectDataDisk,
+            encryptDataDisk,
+            dataDiskKmsKeyId,
+            requireMetadataTokens,
             eipBandwidthMbps,
             vpcCidr,
             vswitchCidr,

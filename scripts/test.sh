@@ -13,6 +13,10 @@ command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The data-disk tests check the generated units with systemd-analyze and build disk images with sfdisk.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v sfdisk >/dev/null 2>&1 || missing+=(fdisk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

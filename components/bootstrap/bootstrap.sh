@@ -14,6 +14,7 @@ DATA_MOUNT="${DIFY_BOOTSTRAP_DATA_MOUNT:-/data}"
 DIFY_DIR="${DIFY_BOOTSTRAP_DIFY_DIR:-/opt/dify}"
 DISK_BY_ID_DIR="${DIFY_BOOTSTRAP_DISK_BY_ID:-/dev/disk/by-id}"
 DOCKER_ETC="${DIFY_BOOTSTRAP_DOCKER_ETC:-/etc/docker}"
+SYSTEMD_DIR="${DIFY_BOOTSTRAP_SYSTEMD_DIR:-/etc/systemd/system}"
 DOCKER_MIRROR_INTERNAL=http://mirrors.cloud.aliyuncs.com/docker-ce
 DOCKER_MIRROR_PUBLIC=https://mirrors.aliyun.com/docker-ce
 
@@ -214,22 +215,68 @@ data_disk_present() {
     find_data_disk "$1" >/dev/null
 }
 
+# disk_state DEVICE: "blank" when nothing on the disk carries a signature: blkid's low-level probe (-p: file
+# systems, RAID, LUKS, LVM and partition tables; exit 2 when it finds none), wipefs (every magic string it knows)
+# and lsblk (partitions or holders under the disk) must all come back empty. "ext4" or "xfs" for a disk with just
+# that file system on the whole disk (ours: the bootstrap formats it so, and a rebuilt instance finds it again).
+# Anything else prints what the disk carries, and the caller refuses the disk.
+disk_state() {
+    local rc=0 probe sigs parts
+    probe="$(blkid -p -o export "$1")" || rc=$?
+    # In $(...) set -e does not apply: a failed listing must not pass for an empty one.
+    sigs="$(wipefs -n -i -O TYPE "$1" | sort -u | xargs)" || return 1
+    parts="$(lsblk -nro NAME "$1" | sed 1d | xargs)" || return 1
+    if [ "$rc" = 2 ] && [ -z "$sigs$parts" ]; then
+        echo blank
+    elif [ "$rc" = 0 ] && [ -z "$parts" ] && [[ $sigs =~ ^(ext4|xfs)$ ]] && grep -qx "TYPE=$sigs" <<<"$probe"; then
+        echo "$sigs"
+    else
+        echo "signatures: ${sigs:-none}, partitions: ${parts:-none}, blkid -p exit $rc"
+    fi
+}
+
+# fail_with MESSAGE: logs why the bootstrap stops and leaves it in the failed marker (on_error adds the line).
+fail_with() {
+    log "$*"
+    echo "$*" >>"$STATE_DIR/failed"
+    return 1
+}
+
+# mount_data_disk SERIAL: formats the data disk only when it is blank, then mounts it through systemd.
 mount_data_disk() {
-    local serial="$1" device uuid
+    local device state
     # The disk is attached after the instance starts; wait for it.
-    wait_until 900 5 "the data disk with serial $serial appearing" data_disk_present "$serial"
-    device="$(find_data_disk "$serial")"
-    log "data disk is $device"
-    if ! blkid "$device" >/dev/null 2>&1; then
-        log "formatting the new data disk $device"
-        mkfs.ext4 -q -L dify-data "$device"
-    fi
-    mkdir -p "$DATA_MOUNT"
-    uuid="$(blkid -s UUID -o value "$device")"
-    if ! grep -q "UUID=$uuid" /etc/fstab; then
-        printf 'UUID=%s %s ext4 defaults,nofail 0 2\n' "$uuid" "$DATA_MOUNT" >>/etc/fstab
-    fi
-    mountpoint -q "$DATA_MOUNT" || mount "$DATA_MOUNT"
+    wait_until 900 5 "the data disk with serial $1 appearing" data_disk_present "$1"
+    device="$(find_data_disk "$1")"
+    state="$(disk_state "$device")" || state="unknown: probing it failed"
+    case "$state" in
+        blank) mkfs.ext4 -q -L dify-data "$device" ;;
+        ext4 | xfs) ;;
+        *)
+            fail_with "refusing the data disk $device, which is not blank ($state); nothing was written to it"
+            return 1
+            ;;
+    esac
+    log "data disk $device was $state, mounting it"
+    install_units "$(blkid -p -s UUID -o value "$device")"
+}
+
+# install_units UUID: a mount unit for the data disk and a docker.service drop-in with RequiresMountsFor, so on
+# every boot Docker starts only once the disk is mounted, and not at all without it (Dify must never come up on
+# an empty directory of the system disk; the fstab "nofail" line of earlier bootstraps let Docker start first).
+# Also dify-init-password.timer (see scrub_init_password), idle until the bootstrap is done.
+install_units() {
+    local unit
+    unit="$(systemd-escape -p --suffix=mount "$DATA_MOUNT")"
+    mkdir -p "$DATA_MOUNT" "$SYSTEMD_DIR/docker.service.d"
+    printf '[Mount]\nWhat=/dev/disk/by-uuid/%s\nWhere=%s\n[Install]\nWantedBy=multi-user.target\n' "$1" "$DATA_MOUNT" >"$SYSTEMD_DIR/$unit"
+    printf '[Unit]\nRequiresMountsFor=%s\n' "$DATA_MOUNT" >"$SYSTEMD_DIR/docker.service.d/dify-data.conf"
+    printf '[Unit]\nAfter=docker.service\n[Service]\nType=oneshot\nExecStart=/bin/bash %s scrub-init-password\n' \
+        "$(readlink -f "$0")" >"$SYSTEMD_DIR/dify-init-password.service"
+    printf '[Timer]\nOnBootSec=1min\nOnUnitActiveSec=1min\n[Install]\nWantedBy=timers.target\n' >"$SYSTEMD_DIR/dify-init-password.timer"
+    systemctl daemon-reload
+    systemctl enable --now "$unit" dify-init-password.timer
+    mountpoint -q "$DATA_MOUNT" || fail_with "$unit did not mount the data disk"
 }
 
 os_id() {
@@ -386,9 +433,29 @@ console_answers() {
     curl -fsS --max-time 10 http://127.0.0.1/console/api/setup >/dev/null 2>&1
 }
 
+# scrub_init_password: INIT_PASSWORD only guards the creation of the first admin, which Pulumi's DifyAdmin does
+# after the bootstrap (or which a rebuilt instance finds done on the data disk). dify-init-password.timer runs
+# this every minute: once the bootstrap is done and the console reports setup finished (GET /console/api/setup:
+# "step": "finished"), INIT_PASSWORD is emptied in Dify's .env and in the settings file, `compose up -d`
+# recreates the containers whose environment had it, and the timer disables itself. A failed `compose up`
+# leaves the timer on, and the next run repeats it.
+scrub_init_password() {
+    local env_file="$DIFY_DIR/docker/.env" setup
+    [ -f "$STATE_DIR/done" ] || return 0
+    if [ -n "$(get_env_value "$env_file" INIT_PASSWORD)" ]; then
+        setup="$(curl -fsS --max-time 10 http://127.0.0.1/console/api/setup)" || return 0
+        grep -Eq '"step": *"finished"' <<<"$setup" || return 0
+        set_env_value "$env_file" INIT_PASSWORD ""
+        set_env_value "$CONFIG_FILE" DIFY_INIT_PASSWORD "''"
+    fi
+    compose up -d
+    systemctl disable --now dify-init-password.timer
+    log "the first admin exists: INIT_PASSWORD removed"
+}
+
 on_error() {
     local line="$1"
-    printf 'bootstrap failed at line %s; see %s\n' "$line" "$LOG_FILE" >"$STATE_DIR/failed"
+    printf 'bootstrap failed at line %s; see %s\n' "$line" "$LOG_FILE" >>"$STATE_DIR/failed"
     log "FAILED at line $line"
 }
 
@@ -401,6 +468,7 @@ main() {
     . "$CONFIG_FILE"
     log "bootstrapping Dify $DIFY_VERSION for $DIFY_PUBLIC_URL"
 
+    # Before Docker is installed: the package starts Docker, which must find the data disk mounted.
     mount_data_disk "$DIFY_DATA_DISK_SERIAL"
     retry 3 30 install_docker
     configure_docker
@@ -415,6 +483,10 @@ main() {
 }
 
 # Tests source this file with DIFY_BOOTSTRAP_SOURCE_ONLY=1 to exercise the functions on their own.
+# dify-init-password.service runs it with "scrub-init-password".
 if [ "${DIFY_BOOTSTRAP_SOURCE_ONLY:-0}" != 1 ]; then
-    main "$@"
+    case "${1:-}" in
+        scrub-init-password) scrub_init_password 2>&1 | tee -a "$LOG_FILE" ;;
+        *) main "$@" ;;
+    esac
 fi

@@ -64,15 +64,37 @@ export function renderBootstrapConfig(settings: BootstrapSettings): string {
 }
 
 /**
- * The script as shipped in user data: full-line comments dropped (they explain the source, and user data is
- * capped at 16 KB) except the shebang and shellcheck directives, which the validators rely on.
+ * The script as shipped in user data, smaller for the 16 KB cap: blank lines and full-line comments dropped
+ * (they explain the source; the shebang and shellcheck directives stay, the validators rely on them), and each
+ * leading group of four spaces written as a tab. Here-document bodies (`<<WORD` up to the line `WORD`) stay byte
+ * for byte, as their indentation is data (write_compose_override's YAML). A multi-line quoted string would lose
+ * its indentation: keep data with meaningful leading spaces in here-documents.
  */
 export function compactScript(script: string): string {
-    return script
-        .split("\n")
-        .filter((line, index) => index === 0 || !/^\s*#/.test(line) || /^\s*# shellcheck /.test(line))
-        .join("\n");
+    const kept: string[] = [];
+    let hereDocEnd: string | undefined;
+    script.split("\n").forEach((line, index) => {
+        if (hereDocEnd !== undefined) {
+            kept.push(line);
+            if (line === hereDocEnd) {
+                hereDocEnd = undefined;
+            }
+            return;
+        }
+        if (line.trim() === "" || (index > 0 && /^\s*#/.test(line) && !/^\s*# shellcheck /.test(line))) {
+            return;
+        }
+        hereDocEnd = /<<-?\s*(['"]?)([A-Za-z_]\w*)\1\s*$/.exec(line)?.[2];
+        kept.push(line.replace(/^(?: {4})+/, (indent) => "\t".repeat(indent.length / 4)));
+    });
+    return kept.join("\n");
 }
+
+/**
+ * The indentation of the files' contents: three spaces, the least YAML allows under `  content: |` (one more than
+ * the list item's keys). Every line of the script carries it, so each space costs about 400 bytes of the 16 KB.
+ */
+const BLOCK_INDENT = "   ";
 
 /** Indents text as the body of a YAML literal block scalar. */
 function yamlBlock(text: string, indent: string): string {
@@ -96,12 +118,12 @@ export function renderUserData(settings: BootstrapSettings, script: string = rea
         "  owner: root:root",
         "  permissions: '0600'",
         "  content: |",
-        yamlBlock(config.trimEnd(), "    "),
+        yamlBlock(config.trimEnd(), BLOCK_INDENT),
         `- path: ${BOOTSTRAP_SCRIPT_PATH}`,
         "  owner: root:root",
         "  permissions: '0700'",
         "  content: |",
-        yamlBlock(compactScript(script).trimEnd(), "    "),
+        yamlBlock(compactScript(script).trimEnd(), BLOCK_INDENT),
         "runcmd:",
         `- [bash, ${BOOTSTRAP_SCRIPT_PATH}]`,
         "",

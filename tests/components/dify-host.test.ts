@@ -114,9 +114,9 @@ describe("DifyHost", () => {
         });
     });
 
-    it("adds no key pair and no snapshot policy unless asked", () => {
+    it("adds no key pair unless asked, and a daily snapshot policy by default", () => {
         expect(registered.some((r) => r.type === "alicloud:ecs/ecsKeyPair:EcsKeyPair")).toBe(false);
-        expect(registered.some((r) => r.type === "alicloud:ecs/autoSnapshotPolicy:AutoSnapshotPolicy")).toBe(false);
+        expect(one("alicloud:ecs/autoSnapshotPolicy:AutoSnapshotPolicy").inputs.retentionDays).toBe(7);
     });
 });
 
@@ -125,7 +125,7 @@ describe("DifyHost options", () => {
         const before = registered.length;
         const withExtras = new DifyHost("extra", {
             ...baseArgs,
-            dataDiskSnapshotRetentionDays: 7,
+            dataDiskSnapshotRetentionDays: 14,
             sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample admin@example",
             domain: "dify.example.com",
             certEmail: "ops@example.com",
@@ -134,7 +134,7 @@ describe("DifyHost options", () => {
         await settle();
         const added = registered.slice(before);
         const policy = added.find((r) => r.type === "alicloud:ecs/autoSnapshotPolicy:AutoSnapshotPolicy");
-        expect(policy?.inputs.retentionDays).toBe(7);
+        expect(policy?.inputs.retentionDays).toBe(14);
         const policyAttachment = added.find((r) => r.type === "alicloud:ecs/ecsAutoSnapshotPolicyAttachment:EcsAutoSnapshotPolicyAttachment");
         expect(policyAttachment?.inputs.diskId).toBe("d-bp1mockdatadisk");
         const instance = added.find((r) => r.type === "alicloud:ecs/instance:Instance");

@@ -12,6 +12,8 @@ export interface RegisteredResource {
 export interface LookupAnswers {
     instanceTypes?: Array<{ id: string; cpuCoreCount: number; memorySize: number; availabilityZones: string[] }>;
     imageId?: string;
+    /** Outputs a resource (by name) reports beyond its inputs, e.g. an existing disk's `encrypted: false`. */
+    state?: Record<string, Record<string, unknown>>;
 }
 
 const SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d";
@@ -63,6 +65,7 @@ export function installMocks(answers: LookupAnswers = {}): RegisteredResource[] 
                         state.keyPairName = args.inputs.keyPairName;
                         break;
                 }
+                Object.assign(state, answers.state?.[args.name]);
                 const id = args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? "d-bp1mockdatadisk" : `${args.name}-id`;
                 return { id, state };
             },

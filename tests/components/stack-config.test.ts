@@ -51,6 +51,27 @@ describe("stack settings", () => {
         expect(parse({}, "ap-southeast-1").settings.pipMirrorUrl).toBeUndefined();
     });
 
+    it("keeps the data by default: encrypted, protected, snapshotted daily for 7 days; metadata with tokens only", () => {
+        const { settings } = parse({});
+        expect(settings).toMatchObject({
+            encryptDataDisk: true,
+            protectDataDisk: true,
+            dataDiskSnapshotRetentionDays: 7,
+            requireMetadataTokens: true,
+        });
+        expect(settings.dataDiskKmsKeyId).toBeUndefined();
+        const off = parse({ encryptDataDisk: "false", protectDataDisk: "false", dataDiskSnapshotRetentionDays: "0", requireMetadataTokens: "false" }).settings;
+        expect(off).toMatchObject({ encryptDataDisk: false, protectDataDisk: false, dataDiskSnapshotRetentionDays: 0, requireMetadataTokens: false });
+    });
+
+    it("takes a KMS key id for the data disk, only with encryption", () => {
+        expect(parse({ dataDiskKmsKeyId: "key-hzz62f1cb66fa42qo9abc" }).settings.dataDiskKmsKeyId).toBe("key-hzz62f1cb66fa42qo9abc");
+        expect(parse({ dataDiskKmsKeyId: "0e478b7a-4262-4802-b8cb-00d3fb408e2b" }).settings.dataDiskKmsKeyId).toBe("0e478b7a-4262-4802-b8cb-00d3fb408e2b");
+        expect(problemsOf({ dataDiskKmsKeyId: "alias/acs/ecs" })[0]).toContain(`${CONFIG_NAMESPACE}:dataDiskKmsKeyId is "alias/acs/ecs"; allowed: a KMS key id`);
+        expect(problemsOf({ dataDiskKmsKeyId: "key-hzz62f1cb66fa42qo9abc", encryptDataDisk: "false" })[0]).toContain("is set but encryptDataDisk is false");
+        expect(problemsOf({ encryptDataDisk: "yes" })[0]).toContain(`${CONFIG_NAMESPACE}:encryptDataDisk is "yes"; allowed: true, false`);
+    });
+
     it("rejects an instance smaller than 2 vCPU / 4 GiB, naming the key", () => {
         const [problem] = problemsOf({ instanceType: "ecs.c7.medium" }).concat(problemsOf({ instanceType: "ecs.u1-c1m1.large" }));
         expect(problem).toContain(`${CONFIG_NAMESPACE}:instanceType`);

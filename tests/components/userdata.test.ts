@@ -9,6 +9,7 @@ import {
     BOOTSTRAP_SCRIPT_PATH,
     BootstrapSettings,
     USER_DATA_LIMIT_BYTES,
+    compactScript,
     readBootstrapScript,
     renderUserData,
 } from "../../components/bootstrap/userdata";
@@ -81,12 +82,46 @@ describe("rendered user data", () => {
         expect(runTool("shellcheck", ["-S", "warning", path.resolve(__dirname, "../../components/bootstrap/bootstrap.sh")]).status).toBe(0);
     });
 
-    it("ships the script byte for byte apart from comment lines", () => {
+    it("ships the script's code unchanged: comments and blank lines dropped, indentation as tabs", () => {
         const shipped = fileContent(BOOTSTRAP_SCRIPT_PATH);
         const source = readBootstrapScript();
-        const code = (text: string) => text.split("\n").filter((l) => !/^\s*#/.test(l) || /shellcheck /.test(l));
-        expect(code(shipped).join("\n").trimEnd()).toBe(code(source).join("\n").trimEnd());
+        const code = (text: string) => text.split("\n").filter((l) => l.trim() !== "" && (!/^\s*#/.test(l) || /shellcheck /.test(l)));
+        const untabbed = shipped.replace(/^\t+/gm, (tabs) => "    ".repeat(tabs.length));
+        expect(code(untabbed).join("\n").trimEnd()).toBe(code(source).join("\n").trimEnd());
         expect(shipped.startsWith("#!/usr/bin/env bash\n")).toBe(true);
+        expect(shipped).toContain("\n\tlocal ");
+    });
+
+    it("keeps here-document bodies byte for byte (their indentation is data)", () => {
+        const source = "#!/bin/bash\nf() {\n    cat >x <<'YAML'\n    # not a comment here\n\n  key: value\n        deeper: 1\nYAML\n    echo done\n}\n";
+        expect(compactScript(source)).toBe("#!/bin/bash\nf() {\n\tcat >x <<'YAML'\n    # not a comment here\n\n  key: value\n        deeper: 1\nYAML\n\techo done\n}");
+        const override = /cat >"\$file" <<'YAML'\n[\s\S]*?\nYAML\n/.exec(readBootstrapScript())?.[0];
+        expect(override).toBeDefined();
+        expect(fileContent(BOOTSTRAP_SCRIPT_PATH)).toContain(override!.replace(/^ {4}cat/, "\tcat"));
+    });
+
+    it("reads the same in cloud-init's YAML parser (PyYAML) as here", () => {
+        const parsed = runTool("python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path.join(dir, "user-data.yaml")]);
+        expect(parsed.status, parsed.stderr).toBe(0);
+        expect(JSON.parse(parsed.stdout)).toEqual(cloudConfig);
+    });
+
+    it("stays under 16 KB with long settings: a domain, an e-mail, mirrors", () => {
+        const long = renderUserData({
+            ...settings,
+            publicUrl: "https://dify-production.platform-team.example-corporation.com.cn",
+            domain: "dify-production.platform-team.example-corporation.com.cn",
+            certEmail: "platform-operations+dify@example-corporation.com.cn",
+            registryMirrors: ["https://abcdefgh12345678.mirror.aliyuncs.com", "https://mirrors-ssl.aliyuncs.com/"],
+        });
+        expect(Buffer.byteLength(long)).toBeLessThan(USER_DATA_LIMIT_BYTES);
+    });
+
+    it("makes no instance metadata request without a session token", () => {
+        // The instance requires tokens (DifyHost sets httpTokens "required"): a plain GET would fail.
+        for (const line of readBootstrapScript().split("\n").filter((l) => /100\.100\.100\.200/.test(l))) {
+            expect(line).toMatch(/X-aliyun-ecs-metadata-token/);
+        }
     });
 
     it("writes the settings file for root only, with values that survive the shell", () => {
