@@ -10,7 +10,9 @@ import {
     checkDifyConnection,
     connectWith,
     DifyConnectionInputs,
+    DifyApiError,
     DifyConsole,
+    isDifyApiError,
     isDifyNotFound,
     isLostAnswer,
     isUnknownInput,
@@ -157,6 +159,37 @@ export function agentModelConfig(inputs: DifyAgentAppInputs): Record<string, unk
             })),
         },
     };
+}
+
+/**
+ * Dify checks a config's model against the LLMs the model provider offers in the workspace, and there are none
+ * while the provider has no working credential (core/app/app_config/easy_ui_based_app/model_config/manager.py
+ * validate_and_set_defaults): it refuses with "model.name must be in the specified model list" or "model.provider
+ * is required and must be in [...]", naming neither the model asked for nor why. Adds both, keeping the fields.
+ */
+function explainModelRefusal(err: unknown, inputs: DifyAgentAppInputs): unknown {
+    if (!isDifyApiError(err) || err.status !== 400 || !/^model\.(name|provider)\b/.test(err.difyMessage)) {
+        return err;
+    }
+    const explained = new Error(
+        joinSentences(
+            err.message,
+            `The app asks for the LLM ${inputs.model ?? DEFAULTS.model} of ${inputs.modelProvider ?? DEFAULTS.modelProvider} (inputs model and modelProvider), ` +
+                "and Dify offers only the models of a provider with a working credential in this workspace: check the model name, " +
+                "and that the DifyModelProvider resource (llmModel, DashScope key) is in place",
+        ),
+    ) as DifyApiError;
+    const { message: _message, stack: _stack, ...fields } = err;
+    return Object.assign(explained, fields, { name: "DifyApiError" });
+}
+
+/** POST /apps/<id>/model-config: the whole config (Dify replaces it). */
+async function saveModelConfig(session: DifyConsole, appId: string, inputs: DifyAgentAppInputs): Promise<void> {
+    try {
+        await session.post(`/apps/${appId}/model-config`, agentModelConfig(inputs));
+    } catch (err) {
+        throw explainModelRefusal(err, inputs);
+    }
 }
 
 function appBody(inputs: DifyAgentAppInputs): Record<string, unknown> {
@@ -307,7 +340,7 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
                 console.warn(`warning: adopting the existing Dify agent app "${inputs.name}" (${appId}).`);
                 await updateAppFields(session, appId, inputs);
             }
-            await session.post(`/apps/${appId}/model-config`, agentModelConfig(inputs));
+            await saveModelConfig(session, appId, inputs);
         } catch (err) {
             // The app exists: record it, with the config marked unapplied, so the next `up` updates it.
             throw resourceInitFailure(appId, { ...outs, systemPrompt: "", mcpToolNames: [] }, err);
@@ -366,7 +399,7 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
             await updateAppFields(session, id, news);
         }
         if (configChanged) {
-            await session.post(`/apps/${id}/model-config`, agentModelConfig(news));
+            await saveModelConfig(session, id, news);
         }
         return { outs };
     },

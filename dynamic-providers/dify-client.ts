@@ -797,17 +797,68 @@ export function sleepMs(ms: number): Promise<void> {
     return sleep(ms);
 }
 
+/** Python's urllib.parse.uses_netloc schemes that matter here (urlunsplit adds "//" for them). */
+const PYTHON_NETLOC_SCHEMES = ["http", "https", "ws", "wss", "ftp", "file"];
+
 /**
- * Dify's mask of a server URL on read: `{scheme}://{netloc}`, plus "/******" when the URL has a path. Parsed
- * like Python's urlparse (an explicit default port stays, unlike WHATWG URL's `host`).
+ * Dify's mask of an MCP server URL on read, exactly (core/entities/mcp_provider.py masked_server_url):
+ * `urlparse(url)`, the path replaced by "/******" when it is neither empty nor "/", then `geturl()`. So the
+ * scheme is lower-cased, netloc stays as written (an explicit default port too), and `;params`, `?query` and
+ * `#fragment` are kept; an empty query or fragment disappears (Python 3.12 urlunsplit).
  */
-export function maskServerUrl(url: string): string {
-    const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(url);
-    if (!match) {
-        return url;
+export function difyMaskedServerUrl(url: string): string {
+    let rest = url;
+    let scheme = "";
+    const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(rest);
+    if (schemeMatch) {
+        scheme = schemeMatch[1].toLowerCase();
+        rest = rest.slice(schemeMatch[0].length);
     }
-    const base = `${match[1]}://${match[2]}`;
-    return match[3] && match[3] !== "/" ? `${base}/******` : base;
+    let netloc = "";
+    if (rest.startsWith("//")) {
+        const end = rest.slice(2).search(/[/?#]/);
+        netloc = end < 0 ? rest.slice(2) : rest.slice(2, 2 + end);
+        rest = end < 0 ? "" : rest.slice(2 + end);
+    }
+    let fragment = "";
+    const hash = rest.indexOf("#");
+    if (hash >= 0) {
+        fragment = rest.slice(hash + 1);
+        rest = rest.slice(0, hash);
+    }
+    let query = "";
+    const question = rest.indexOf("?");
+    if (question >= 0) {
+        query = rest.slice(question + 1);
+        rest = rest.slice(0, question);
+    }
+    // urlparse's _splitparams: `;params` of the last path segment (http and https are in uses_params).
+    let path = rest;
+    let params = "";
+    const semicolon = path.includes("/") ? path.indexOf(";", path.lastIndexOf("/")) : path.indexOf(";");
+    if (semicolon >= 0) {
+        params = path.slice(semicolon + 1);
+        path = path.slice(0, semicolon);
+    }
+    let out = path && path !== "/" ? "/******" : path;
+    if (params) {
+        out = `${out};${params}`;
+    }
+    if (netloc) {
+        out = `//${netloc}${out && !out.startsWith("/") ? "/" : ""}${out}`;
+    } else if (out.startsWith("//") || (scheme && PYTHON_NETLOC_SCHEMES.includes(scheme) && (!out || out.startsWith("/")))) {
+        out = `//${out}`;
+    }
+    if (scheme) {
+        out = `${scheme}:${out}`;
+    }
+    if (query) {
+        out += `?${query}`;
+    }
+    if (fragment) {
+        out += `#${fragment}`;
+    }
+    return out;
 }
 
 /**

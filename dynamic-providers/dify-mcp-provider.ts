@@ -24,8 +24,8 @@ import {
     isLostAnswer,
     isUnknownInput,
     joinSentences,
+    difyMaskedServerUrl,
     maskDifyCredential,
-    maskServerUrl,
     normalizeDifyUrl,
     resourceInitFailure,
     sleepMs,
@@ -152,6 +152,14 @@ function differs(olds: Partial<DifyMcpToolProviderInputs>, news: Partial<DifyMcp
     return isUnknownInput(news[key]) || JSON.stringify(olds[key] ?? null) !== JSON.stringify(news[key] ?? null);
 }
 
+/**
+ * Not authorized, and no consent URL to show: a refresh found that the tokens stopped working (revoked, refresh
+ * token expired) after an authorization, or a create failed before issuing a URL. The next `up` gets a new URL.
+ */
+function needsAuthorizationUrl(olds: Partial<DifyMcpToolProviderOutputs>): boolean {
+    return olds.authorized === false && !olds.authorizationUrl;
+}
+
 export function diffDifyMcpToolProvider(olds: DifyMcpToolProviderOutputs, news: DifyMcpToolProviderInputs): pulumi.dynamic.DiffResult {
     const replaces: string[] = [];
     if (differs(olds, news, "difyUrl")) {
@@ -167,7 +175,7 @@ export function diffDifyMcpToolProvider(olds: DifyMcpToolProviderOutputs, news: 
     // With waitForAuthorization, every `up` retries until the workspace is authorized.
     const pendingAuthorization = news.waitForAuthorization === true && olds.authorized === false;
     return {
-        changes: replaces.length > 0 || changed.length > 0 || pendingAuthorization,
+        changes: replaces.length > 0 || changed.length > 0 || pendingAuthorization || needsAuthorizationUrl(olds),
         replaces,
         // Name, URL and identifier are unique per workspace.
         deleteBeforeReplace: replaces.length > 0,
@@ -254,10 +262,79 @@ function warnAboutRegistration(version: string, inputs: DifyMcpToolProviderInput
     );
 }
 
-/** POST .../mcp/auth: the consent URL, or "" when Dify already holds a working authorization. */
-async function startAuthorization(session: DifyConsole, providerId: string): Promise<string> {
+/** POST .../mcp/auth once: the consent URL, or "" when Dify already holds a working authorization. */
+async function requestAuthorization(session: DifyConsole, providerId: string): Promise<string> {
     const answer = await session.post<{ authorization_url?: string; result?: string }>(`${MCP_ROUTE}/auth`, { provider_id: providerId });
     return answer.authorization_url ?? "";
+}
+
+/**
+ * What POST .../mcp/auth answers (400) when the stored tokens no longer work and the refresh token is refused
+ * (revoked grant, expired refresh token): Dify has then cleared every credential of the provider, a preset
+ * client included (controllers/console/workspace/tool_providers.py ToolMCPAuthApi.post: MCPRefreshTokenError
+ * → clear_provider_credentials).
+ */
+function isRefreshTokenFailure(err: unknown): boolean {
+    return isDifyApiError(err) && err.status === 400 && /Failed to refresh token, please try to authorize again/i.test(err.difyMessage);
+}
+
+/** The `client_id` a consent URL asks the authorization server for ("" when it names none or does not parse). */
+function consentClientId(authorizationUrl: string): string {
+    try {
+        return new URL(authorizationUrl).searchParams.get("client_id") ?? "";
+    } catch {
+        return "";
+    }
+}
+
+/**
+ * POST .../mcp/auth: the consent URL, or "" when Dify already holds a working authorization. Two ways Dify
+ * loses the preset client, both repaired by sending the client again (same URL, so nothing else changes) and
+ * asking once more:
+ *  - Dify refuses because the tokens it held are dead, and has just dropped every credential, the client too;
+ *  - the consent URL names another client_id: saving the provider in Dify's UI sends the masked id back, and
+ *    Dify stores that mask as the id (services/tools/mcp_tools_manage_service.py _merge_credentials_with_masked
+ *    looks the stored id up at the top level of credentials that keep it under `client_information`). Dify
+ *    shows that mask exactly like the real id's, so only the consent URL tells them apart.
+ */
+async function startAuthorization(session: DifyConsole, providerId: string, inputs: DifyMcpToolProviderInputs): Promise<string> {
+    const preset = supportsPresetClient(session.version) && !!inputs.oauthClientId;
+    const sendClient = () => session.put(MCP_ROUTE, { ...providerBody(session.version, inputs, UNCHANGED_URL, true), provider_id: providerId });
+    let url: string;
+    try {
+        url = await requestAuthorization(session, providerId);
+    } catch (err) {
+        if (!isRefreshTokenFailure(err)) {
+            throw err;
+        }
+        console.warn(
+            `warning: the OAuth tokens Dify held for MCP server "${inputs.serverIdentifier}" no longer work (${err instanceof Error ? err.message : String(err)}); starting a new authorization.`,
+        );
+        if (preset) {
+            await sendClient();
+        }
+        url = await requestAuthorization(session, providerId);
+    }
+    const asked = consentClientId(url);
+    if (preset && asked !== "" && asked !== inputs.oauthClientId) {
+        console.warn(
+            `warning: Dify's consent URL for MCP server "${inputs.serverIdentifier}" names client_id ${asked}, not the configured oauthClientId ` +
+                "(saving the provider in Dify's UI stores the masked id); sending the client again.",
+        );
+        await sendClient();
+        url = await requestAuthorization(session, providerId);
+        const again = consentClientId(url);
+        if (again !== "" && again !== inputs.oauthClientId) {
+            throw new Error(
+                joinSentences(
+                    `Dify keeps asking the authorization server for client_id ${again} instead of oauthClientId ${inputs.oauthClientId} ` +
+                        `for MCP server "${inputs.serverIdentifier}", even after the client was sent again`,
+                    "Open the MCP provider in Dify's console, enter the client id again, and run `pulumi up`",
+                ),
+            );
+        }
+    }
+    return url;
 }
 
 async function fetchTools(session: DifyConsole, providerId: string): Promise<string[]> {
@@ -281,12 +358,21 @@ function isAuthorizationFailure(err: unknown): boolean {
 
 type ToolListing = { ok: true; toolNames: string[] } | { ok: false; authorizationFailure: boolean; message: string };
 
+/**
+ * Dify's own answer for a provider it does not have (ValueError "MCP tool not found", 400). Narrower than
+ * isDifyNotFound on purpose: the tool listing also relays the MCP server's answers, and "Failed to connect to
+ * MCP server: ... returned 404 Not Found" is about the server, not about our Dify provider.
+ */
+function isMcpProviderGone(err: unknown): boolean {
+    return isDifyApiError(err) && (err.status === 404 || (err.status === 400 && /^MCP tool not found/i.test(err.difyMessage)));
+}
+
 /** Lists the tools the way Dify's UI refreshes them: this works only with tokens the MCP server accepts. */
 async function listToolsWithStoredTokens(session: DifyConsole, providerId: string): Promise<ToolListing> {
     try {
         return { ok: true, toolNames: await fetchTools(session, providerId) };
     } catch (err) {
-        if (isDifyNotFound(err)) {
+        if (isMcpProviderGone(err)) {
             throw err;
         }
         return { ok: false, authorizationFailure: isAuthorizationFailure(err), message: err instanceof Error ? err.message : String(err) };
@@ -314,7 +400,7 @@ function announce(inputs: DifyMcpToolProviderInputs, url: string): void {
  * keeps it true when a new client wiped the tokens), so once it is true the tools must also list.
  */
 async function authorize(session: DifyConsole, providerId: string, inputs: DifyMcpToolProviderInputs): Promise<AuthorizationState> {
-    let url = await startAuthorization(session, providerId);
+    let url = await startAuthorization(session, providerId, inputs);
     if (url === "") {
         return { authorizationUrl: "", authorized: true, toolNames: await fetchTools(session, providerId) };
     }
@@ -338,7 +424,7 @@ async function authorize(session: DifyConsole, providerId: string, inputs: DifyM
             lastFailure = listing.message;
         }
         if (Date.now() - issued > AUTHORIZATION_URL_LIFETIME_MS) {
-            url = await startAuthorization(session, providerId);
+            url = await startAuthorization(session, providerId, inputs);
             issued = Date.now();
             if (url === "") {
                 return { authorizationUrl: "", authorized: true, toolNames: await fetchTools(session, providerId) };
@@ -474,9 +560,9 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
         const icon = typeof entity.icon === "object" && entity.icon !== null ? entity.icon : undefined;
         const timeout = entity.configuration?.timeout ?? entity.timeout;
         const sseReadTimeout = entity.configuration?.sse_read_timeout ?? entity.sse_read_timeout;
-        // Masked URL: keep the desired one while scheme and host agree (a path change cannot be seen).
+        // Masked URL: keep the desired one while Dify's mask of it agrees (a change within the path cannot be seen).
         const serverUrl =
-            entity.server_url === undefined || entity.server_url === maskServerUrl(state.serverUrl) ? state.serverUrl : entity.server_url;
+            entity.server_url === undefined || entity.server_url === difyMaskedServerUrl(state.serverUrl) ? state.serverUrl : entity.server_url;
         return {
             id,
             props: {
@@ -506,7 +592,7 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
             ...news,
             oauthRedirectUri: difyMcpOAuthRedirectUri(news.difyUrl),
         };
-        if (!remoteChanged && (olds.authorized || !news.waitForAuthorization)) {
+        if (!remoteChanged && !needsAuthorizationUrl(olds) && (olds.authorized || !news.waitForAuthorization)) {
             // Only the admin credentials or local knobs changed: nothing to tell Dify.
             return { outs: base };
         }
@@ -534,7 +620,8 @@ export const difyMcpToolProviderProvider: pulumi.dynamic.ResourceProvider<DifyMc
             await session.put(MCP_ROUTE, { ...body, provider_id: id });
         }
         if (urlChanged || sendClient || !olds.authorized) {
-            // A new URL or client drops the old tokens; an unauthorized provider gets a fresh (5-minute) URL.
+            // A new URL or client drops the old tokens; an unauthorized provider gets a fresh (5-minute) URL
+            // (when the tokens it had died, Dify refuses first and drops the client: startAuthorization recovers).
             const state = await authorize(session, id, news);
             return { outs: { ...base, ...state } };
         }

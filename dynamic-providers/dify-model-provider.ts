@@ -11,7 +11,10 @@ import {
     checkDifyConnection,
     connectWith,
     DifyConnectionInputs,
+    DifyApiError,
     DifyConsole,
+    isDifyAlreadyExists,
+    isDifyApiError,
     isDifyNotFound,
     isUnknownInput,
     joinSentences,
@@ -237,10 +240,38 @@ async function tongyiEntry(session: DifyConsole): Promise<ModelProviderEntry | u
 }
 
 /**
+ * Dify saves a credential only after the tongyi plugin validated it with DashScope; a refusal comes back as
+ * 400 invalid_param with DashScope's own words ("Invalid API-key provided."), which do not say which input is
+ * wrong. Adds that, keeping the error's fields.
+ */
+function explainCredentialRefusal(err: unknown, inputs: DifyModelProviderInputs): unknown {
+    if (!isDifyApiError(err) || err.status !== 400 || isDifyNotFound(err) || isDifyAlreadyExists(err)) {
+        return err;
+    }
+    const endpoint = inputs.useInternationalEndpoint ? "true: DashScope's international (Singapore) endpoint" : "false: DashScope's China (Beijing) endpoint";
+    const explained = new Error(
+        joinSentences(
+            err.message,
+            `DashScope refused the credential when Dify validated it: check dashscopeApiKey (a Model Studio API key) and useInternationalEndpoint (${endpoint}; a key works only in its own region)`,
+        ),
+    ) as DifyApiError;
+    const { message: _message, stack: _stack, ...fields } = err;
+    return Object.assign(explained, fields, { name: "DifyApiError" });
+}
+
+/**
  * Saves the key: updates `credentialId` (or the provider's active credential) in place, or creates the first
  * credential. A second credential would not become active, so it is never added beside an existing one.
  */
 async function saveCredential(session: DifyConsole, inputs: DifyModelProviderInputs, credentialId: string): Promise<string> {
+    try {
+        return await saveCredentialOnce(session, inputs, credentialId);
+    } catch (err) {
+        throw explainCredentialRefusal(err, inputs);
+    }
+}
+
+async function saveCredentialOnce(session: DifyConsole, inputs: DifyModelProviderInputs, credentialId: string): Promise<string> {
     let target = credentialId;
     if (!target) {
         const entry = await tongyiEntry(session);
@@ -255,7 +286,7 @@ async function saveCredential(session: DifyConsole, inputs: DifyModelProviderInp
             if (!isDifyNotFound(err) || !credentialId) {
                 throw err;
             }
-            return saveCredential(session, inputs, ""); // deleted outside Pulumi: fall back to the active one
+            return saveCredentialOnce(session, inputs, ""); // deleted outside Pulumi: fall back to the active one
         }
     }
     await session.post(CREDENTIALS_ROUTE, { credentials: credentialBody(inputs), name });

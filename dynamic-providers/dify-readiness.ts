@@ -84,6 +84,23 @@ export const difyReadinessProvider: pulumi.dynamic.ResourceProvider = {
         return { id: `${inputs.instanceId}-ready`, outs };
     },
 
+    /**
+     * One probe (with the client's read retries, no waiting): the version and setup step Dify reports now, so a
+     * refresh shows an upgrade, or the setup done since the wait. Dify not answering says nothing about the wait
+     * that already happened: the state is kept, with a warning.
+     */
+    async read(id: string, props?: DifyReadinessOutputs) {
+        const state = props as DifyReadinessOutputs;
+        try {
+            const probe = await probeDify({ url: state.difyUrl, requestTimeoutMs: 10_000 });
+            return { id, props: { ...state, setupStep: probe.setupStep, difyVersion: probe.version } };
+        } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error);
+            console.warn(`warning: Dify at ${state.difyUrl} did not answer GET ${SETUP_PATH} (${reason}); keeping the recorded readiness.`);
+            return { id, props: state };
+        }
+    },
+
     async update(_id: string, olds: DifyReadinessOutputs, news: DifyReadinessInputs) {
         const outs: DifyReadinessOutputs = { ...olds, ...news };
         return { outs };

@@ -70,6 +70,7 @@ function shorten(text: string, max = 400): string {
 /**
  * The texts Dify's ToolEngine.agent_invoke returns as the observation instead of raising when a tool call
  * fails (core/tools/tool_engine.py); an MCP tool that cannot connect or fails gives "tool invoke error: ...".
+ * toolFailureOf also recognises an Alibaba Cloud API error body passed through as an observation.
  */
 const TOOL_FAILURE_PREFIXES = [
     "tool invoke error:",
@@ -79,9 +80,36 @@ const TOOL_FAILURE_PREFIXES = [
     "unknown error:",
 ];
 
+/** The keys of an Alibaba Cloud OpenAPI error body ({"Code","Message","RequestId",...}); a successful answer has others. */
+const ALIBABA_ERROR_KEYS = ["Code", "Message", "RequestId", "HostId", "Recommend", "AccessDeniedDetail"];
+
+/**
+ * Whether an observation is an Alibaba Cloud OpenAPI error body. The MCP server answers a failed API call with
+ * an `isError: true` result carrying that body, but Dify ignores `isError` (core/tools/mcp_tool/tool.py
+ * MCPTool._invoke) and hands the body to the agent as an ordinary observation.
+ */
+function isAlibabaErrorBody(text: string): boolean {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(text);
+    } catch {
+        return false;
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+        return false;
+    }
+    const body = parsed as Record<string, unknown>;
+    return (
+        typeof body.Code === "string" &&
+        typeof body.Message === "string" &&
+        !/^(200|ok|success)$/i.test(body.Code) &&
+        Object.keys(body).every((key) => ALIBABA_ERROR_KEYS.includes(key))
+    );
+}
+
 export function toolFailureOf(observation: string): string {
     const text = observation.trim();
-    return TOOL_FAILURE_PREFIXES.some((prefix) => text.startsWith(prefix)) ? text : "";
+    return TOOL_FAILURE_PREFIXES.some((prefix) => text.startsWith(prefix)) || isAlibabaErrorBody(text) ? text : "";
 }
 
 /**

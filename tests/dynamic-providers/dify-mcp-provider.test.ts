@@ -144,15 +144,26 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyMcpToolProvider against Dify %s
         inputs = renamed;
     });
 
-    it.runIf(presetClient)("sends a changed client id once and restarts authorization", async () => {
-        server.resetCalls();
-        const news = await checked(desired(server.url, { name: "Alibaba Cloud Ops", oauthClientId: "5000000000000000001" }));
-        outs = (await host.call<{ outs: DifyMcpToolProviderOutputs }>("update", id, outs, news)).outs;
-        expect((server.bodies.get(`PUT ${MCP}`)?.[0] as Record<string, unknown>).authentication).toEqual({ client_id: "5000000000000000001", client_secret: "" });
-        expect(new URL(outs.authorizationUrl).searchParams.get("client_id")).toBe("5000000000000000001");
-        expect(outs.authorized).toBe(false);
-        inputs = news;
-    });
+    it(
+        presetClient
+            ? "sends a changed client id once and restarts authorization"
+            : "never sends a client id to a Dify that cannot preset one (before 1.10)",
+        async () => {
+            server.resetCalls();
+            const news = await checked(desired(server.url, { name: "Alibaba Cloud Ops", oauthClientId: "5000000000000000001" }));
+            outs = (await host.call<{ outs: DifyMcpToolProviderOutputs }>("update", id, outs, news)).outs;
+            const sent = server.bodies.get(`PUT ${MCP}`)?.[0] as Record<string, unknown>;
+            if (presetClient) {
+                expect(sent.authentication).toEqual({ client_id: "5000000000000000001", client_secret: "" });
+                expect(new URL(outs.authorizationUrl).searchParams.get("client_id")).toBe("5000000000000000001");
+                expect(outs.authorized).toBe(false);
+            } else {
+                expect(sent).not.toHaveProperty("authentication");
+                expect(outs.oauthClientMode).toBe("dynamic-registration");
+            }
+            inputs = news;
+        },
+    );
 
     it("reports a URL changed outside Pulumi through the masked form, then the provider gone; delete is idempotent", async () => {
         (server.mcpProviders.get(id) as { serverUrl: string }).serverUrl = "https://elsewhere.example.com/mcp";
@@ -327,8 +338,9 @@ describe("DifyMcpToolProvider authorization on Dify 1.14.1", () => {
         server.authorizeMcpProvider(id, TOOLS);
         outs = (await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs)).props;
         expect(outs.authorized).toBe(true);
-        // Saving the provider unchanged in Dify's UI sends the masked client back: Dify keeps the client but
-        // rewrites its credentials to just the client, so the tokens are gone and `authed` stays true.
+        // Saving the provider unchanged in Dify's UI sends the masked client back: Dify 1.14.1 stores the mask
+        // itself as the client id (_merge_credentials_with_masked looks at the wrong level) and rewrites its
+        // credentials to just that, so the tokens are gone and `authed` stays true.
         const session = await connectToDify({ url: server.url }, ADMIN);
         const shown = await session.get<{ authentication: unknown; is_team_authorization: boolean }>(`${MCP}/tools/${id}`);
         await session.put(MCP, {
@@ -343,7 +355,7 @@ describe("DifyMcpToolProvider authorization on Dify 1.14.1", () => {
             headers: {},
             authentication: shown.authentication,
         });
-        expect(server.mcpProviders.get(id)).toMatchObject({ authed: true, hasTokens: false, clientId: CLIENT_ID });
+        expect(server.mcpProviders.get(id)).toMatchObject({ authed: true, hasTokens: false, clientId: "40***************53" });
         expect((await session.get<{ is_team_authorization: boolean }>(`${MCP}/tools/${id}`)).is_team_authorization).toBe(true);
 
         server.resetCalls();
@@ -363,7 +375,8 @@ describe("DifyMcpToolProvider authorization on Dify 1.14.1", () => {
         server.authorizeMcpProvider(id, TOOLS);
         const done = (await pending).outs;
         expect(done).toMatchObject({ authorized: true, toolNames: TOOLS, authorizationUrl: "" });
-        expect(server.count({ route: `PUT ${MCP}` })).toBe(0); // the client was still there: not sent
+        // The consent URL named the mask, not our client: the client was sent again, once.
+        expect(server.count({ route: `PUT ${MCP}` })).toBe(1);
     });
 });
 

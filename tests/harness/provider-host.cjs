@@ -45,10 +45,16 @@ rl.on("line", async (line) => {
     let answer;
     try {
         const method = provider[request.method];
-        if (typeof method !== "function") {
+        let result;
+        if (typeof method === "function") {
+            result = await method.apply(provider, request.args);
+        } else if (request.method === "read") {
+            // Pulumi's host answers a read the provider does not implement with the state unchanged.
+            const [id, props] = request.args;
+            result = { id, props };
+        } else {
             throw new Error(`provider has no method ${request.method}`);
         }
-        const result = await method.apply(provider, request.args);
         answer = { id: request.id, result: result === undefined ? null : throughStructs(result) };
     } catch (err) {
         answer = { id: request.id, error: errorToJson(err) };

@@ -2,7 +2,7 @@
 // Dify, counted the way the fake Dify counts them (route template, read/write/auth). The real server cannot
 // count for us, and counting at the client would miss retries and the engine's separate processes.
 import * as http from "http";
-import { AddressInfo } from "net";
+import type { AddressInfo } from "net";
 
 export type CallKind = "auth" | "read" | "write";
 
@@ -99,11 +99,11 @@ export async function startRecordingProxy(target = ""): Promise<RecordingProxy> 
                     });
                     return;
                 }
+                // Recorded when the answer starts, before the client can see it, so a count taken right after
+                // a call returns includes that call; `ms` is the time to the answer's headers.
+                calls.push({ method, route, path: (req.url ?? "").split("?")[0], status: answer.statusCode ?? 0, kind: kindOf(method, route), ms: Date.now() - started });
                 res.writeHead(answer.statusCode ?? 502, answer.headers);
                 answer.pipe(res);
-                answer.on("end", () => {
-                    calls.push({ method, route, path: (req.url ?? "").split("?")[0], status: answer.statusCode ?? 0, kind: kindOf(method, route), ms: Date.now() - started });
-                });
             },
         );
         forward.on("error", (err) => {

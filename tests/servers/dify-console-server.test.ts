@@ -115,14 +115,28 @@ describe("local Dify console 1.14.1: MCP credentials (services/tools/mcp_tools_m
         expect((await api.get(`${MCP}/update/${id}`, { headers: auth })).data).toEqual({ code: "invalid_param", message: "Please auth the tool first", status: 400 });
         server.authorizeMcpProvider(id, ["Ecs-DescribeInstances"]);
         expect((await api.get(`${MCP}/update/${id}`, { headers: auth })).data.tools.map((t: { name: string }) => t.name)).toEqual(["Ecs-DescribeInstances"]);
-        // The masked client sent back keeps the client, but the credentials become just the client.
+        // The masked client sent back: the credentials become just the client, and 1.14.1 stores the masked id as
+        // the client id (_merge_credentials_with_masked looks the original up in the wrong place).
         const masked = (await api.get(`${MCP}/tools/${id}`, { headers: auth })).data.authentication;
         expect((await api.put(MCP, { ...body({ server_url: "[__HIDDEN__]", authentication: masked }), provider_id: id }, { headers: auth })).status).toBe(200);
-        expect(server.mcpProviders.get(id)).toMatchObject({ clientId: CLIENT_ID, authed: true, hasTokens: false });
+        expect(server.mcpProviders.get(id)).toMatchObject({ clientId: "40***************53", authed: true, hasTokens: false });
         expect((await api.get(`${MCP}/tools/${id}`, { headers: auth })).data.is_team_authorization).toBe(true);
         const listing = await api.get(`${MCP}/update/${id}`, { headers: auth });
         expect(listing.status).toBe(400);
         expect(listing.data.message).toBe("Failed to connect to MCP server: Authentication failed - no token received");
+    });
+
+    it("after the MCP server revoked the grant, listing fails and mcp/auth clears every credential", async () => {
+        const api = raw(server.url);
+        await api.put(MCP, { ...body({ server_url: "[__HIDDEN__]", authentication: { client_id: CLIENT_ID, client_secret: "" } }), provider_id: id }, { headers: auth });
+        server.authorizeMcpProvider(id, ["Ecs-DescribeInstances"]);
+        server.revokeMcpTokens(id);
+        const revoked = '{"error":"invalid_grant","error_description":"refresh token revoked"}';
+        expect((await api.get(`${MCP}/update/${id}`, { headers: auth })).data.message).toBe(`Failed to connect to MCP server: Authentication retry failed: ${revoked}`);
+        expect((await api.get(`${MCP}/tools/${id}`, { headers: auth })).data).toMatchObject({ is_team_authorization: true, is_dynamic_registration: false });
+        const refused = await api.post(`${MCP}/auth`, { provider_id: id }, { headers: auth });
+        expect(refused.data).toEqual({ code: "invalid_param", message: `Failed to refresh token, please try to authorize again: ${revoked}`, status: 400 });
+        expect((await api.get(`${MCP}/tools/${id}`, { headers: auth })).data).toMatchObject({ authentication: null, is_dynamic_registration: true, is_team_authorization: false });
     });
 
     it("resets the credentials on a new server_url unless the same PUT carries authentication", async () => {

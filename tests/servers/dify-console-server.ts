@@ -5,12 +5,20 @@
 //   login_required request (GET included) needs the X-CSRF-Token header equal to the csrf cookie;
 // - 1.11.2+: the login password must be base64(utf8); anything else fails ("Invalid encrypted data");
 // - errors are `{code,message,status}`; ValueErrors (duplicates, not found) are 400 `invalid_param`; /setup and
-//   /init use FastOpenAPI's `{error:{type,message,status}}` from 1.12.0 (that shape is UNCONFIRMED upstream);
-// - more than 5 failed logins lock the account (429);
+//   /init are FastOpenAPI routes from 1.12.0: `{error:{type,message,status}}` with only the status kept (401
+//   "Unauthorized", 403 "Forbidden", 422 for any invalid payload), never Dify's own code;
+// - more than 5 failed logins lock the email (429); from 1.14.1 an unknown email fails like a wrong password;
 // - MCP providers: masked server_url, OAuth `authorization_url` from mcp/auth, DCR before 1.10, preset client
 //   from 1.10 (sending a client_id wipes the stored tokens, `authed` stays); a new server_url resets the
 //   credentials (client included) unless the same PUT carries `authentication`; mcp/update lists tools only
-//   with working tokens (services/tools/mcp_tools_manage_service.py, core/mcp/auth_client.py);
+//   with working tokens; once the MCP server revoked the grant (revokeMcpTokens), mcp/auth clears every
+//   credential (services/tools/mcp_tools_manage_service.py, core/mcp/auth_client.py, controllers/console/
+//   workspace/tool_providers.py ToolMCPAuthApi);
+// - apps: /apps/<uuid:app_id> routes (any other id matches no route: werkzeug's HTML 404), a new agent-chat app
+//   starts from the template (agent_mode disabled), listed newest first;
+// - the agent chat stream has the shape of FunctionCallAgentRunner's (see the chat-messages route);
+// - Dify 1.14.1 answers are checked against the real server by dify-console-server.agreement.test.ts: keep that
+//   test passing when changing what this server answers for "1.14.1";
 // - PUT /apps/<id> before 1.11 writes None for absent fields (use_icon_as_answer_icon is NOT NULL: HTTP 500);
 // - an unreachable marketplace makes latest-versions answer 200 {"versions": {}} (Dify swallows the error);
 // - every response carries X-Version. Every call is counted (reads, writes, auth) per route.
@@ -19,6 +27,8 @@
 import * as crypto from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
+// The mask is pinned to Dify's own masked_server_url by tests/dynamic-providers/real-dify.test.ts.
+import { difyMaskedServerUrl } from "../../dynamic-providers/dify-client";
 
 export type CallKind = "auth" | "read" | "write";
 
@@ -55,6 +65,11 @@ export interface McpProviderRecord {
     authed: boolean;
     /** OAuth tokens Dify holds for the workspace; a preset client_id on update wipes them (authed stays true). */
     hasTokens: boolean;
+    /**
+     * What the MCP server's token endpoint answers for the refresh token once it revoked the grant
+     * (revokeMcpTokens); "" while the tokens work.
+     */
+    revokedTokenError: string;
     /** What the remote MCP server would list once authorized. */
     remoteTools: string[];
     /** What Dify stored (filled by mcp/update). */
@@ -74,12 +89,14 @@ export interface AppRecord {
     mode: string;
     description: string;
     iconType: string;
-    icon: string;
-    iconBackground: string;
+    icon: string | null;
+    iconBackground: string | null;
     useIconAsAnswerIcon: boolean;
     maxActiveRequests: number | null;
     modelConfig: Record<string, unknown>;
     createdAt: number;
+    /** Creation order, to break ties between apps created within one second. */
+    sequence: number;
 }
 
 export interface InstalledPlugin {
@@ -160,6 +177,12 @@ export interface DifyConsoleServer {
     /** Test hook: change whether the MCP server answers (see the option of that name). */
     setMcpServerReachable(reachable: boolean): void;
     /**
+     * Test hook: the MCP server revoked the grant (access and refresh tokens), as deleting the RAM app's
+     * authorization would. `tokenError` is what its token endpoint answers to Dify's refresh (default: what
+     * tests/servers/mcp-oauth-server.ts answers). Authorizing again (authorizeMcpProvider) clears it.
+     */
+    revokeMcpTokens(idOrIdentifier: string, tokenError?: string): void;
+    /**
      * Fault hook: the next write (a POST/PUT/DELETE route of kind "write"; only `route`, a template such as
      * "POST /apps", when given) is applied, then the connection is reset without an answer (ECONNRESET).
      */
@@ -194,25 +217,69 @@ function atLeast(version: string, minimum: string): boolean {
     return true;
 }
 
-/** An error Dify would answer; `fastOpenApi` switches to the FastOpenAPI body shape. */
+/** An error Dify would answer; on a FastOpenAPI route only its status survives (see fastOpenApiErrorBody). */
 class HttpError extends Error {
     constructor(
         readonly status: number,
         readonly code: string,
         message: string,
         readonly extra: Record<string, unknown> = {},
+        /** Set-Cookie headers the error answer still carries (Flask saves a modified session on any answer). */
+        readonly setCookies?: string[],
     ) {
         super(message);
     }
 }
 
+/**
+ * The body FastOpenAPI (the router of /setup, /init from 1.12) answers for an error raised by the route:
+ * format_exception_response keeps the status and, for Dify's BaseHTTPException (a werkzeug HTTPException
+ * without `message`), werkzeug's `name` ("Unauthorized", "Forbidden"); Dify's code and description are lost.
+ * A payload that fails pydantic validation is 422 with a fixed text (fastopenapi/base_router.py,
+ * error_handler.py; confirmed against Dify 1.14.1 by dify-console-server.agreement.test.ts).
+ */
+function fastOpenApiErrorBody(status: number): Record<string, unknown> {
+    if (status === 422) {
+        const message = "Validation error for parameter 'payload'";
+        return { error: { type: "validation_error", message, status, details: message } };
+    }
+    const types: Record<number, string> = {
+        400: "bad_request",
+        401: "authentication_error",
+        403: "authorization_error",
+        404: "resource_not_found",
+        409: "resource_conflict",
+        500: "internal_server_error",
+        503: "service_unavailable",
+    };
+    const names: Record<number, string> = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        409: "Conflict",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    };
+    return { error: { type: types[status] ?? "internal_server_error", message: names[status] ?? "Internal Server Error", status } };
+}
+
 const invalidParam = (message: string) => new HttpError(400, "invalid_param", message);
+
+/** str() of a pydantic (2.12, Dify 1.14.1) ValidationError with one error, which Dify answers as the message. */
+function pydanticError(model: string, field: string, problem: string, type: string, input: string): string {
+    return (
+        `1 validation error for ${model}\n${field}\n  ${problem} [type=${type}, input_value='${input}', input_type=str]\n` +
+        `    For further information visit https://errors.pydantic.dev/2.12/v/${type}`
+    );
+}
 
 const PASSWORD_RULE = /^(?=.*[a-zA-Z])(?=.*\d).{8,}$/;
 const TONGYI_PROVIDER = "langgenius/tongyi/tongyi";
 const TONGYI_PLUGIN = "langgenius/tongyi";
 const TONGYI_MARKETPLACE_VERSION = "0.1.13";
 const HIDDEN = "[__HIDDEN__]";
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 interface ModelDefinition {
     model: string;
@@ -229,15 +296,6 @@ const TONGYI_MODELS: ModelDefinition[] = [
     { model: "text-embedding-v3", type: "text-embedding", features: [] },
     { model: "text-embedding-v4", type: "text-embedding", features: [] },
 ];
-
-/** MCPToolProvider.masked_server_url: urlparse's scheme://netloc, plus "/******" when there is a path. */
-function maskUrl(url: string): string {
-    const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(url);
-    if (!match) {
-        return url;
-    }
-    return match[3] && match[3] !== "/" ? `${match[1]}://${match[2]}/******` : `${match[1]}://${match[2]}`;
-}
 
 /** MCPProviderEntity._mask_value: longer than MIN_UNMASK_LENGTH (6) keeps 2 characters at each end. */
 function maskSecret(value: string): string {
@@ -266,8 +324,30 @@ function parseCookies(header: string | undefined): Map<string, string> {
     return cookies;
 }
 
-function isStrictBase64(text: string): boolean {
-    return text.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(text);
+/**
+ * Python's base64.b64decode without validate (binascii.a2b_base64, non-strict): characters outside the alphabet
+ * are skipped, decoding stops at complete padding, and leftover data characters fail ("Incorrect padding").
+ * Undefined when Python would raise.
+ */
+function pythonBase64Decode(text: string): Buffer | undefined {
+    let data = "";
+    let quadPos = 0;
+    let pads = 0;
+    for (const char of text) {
+        if (char === "=") {
+            if (quadPos >= 2 && quadPos + ++pads >= 4) {
+                return Buffer.from(data, "base64");
+            }
+            continue;
+        }
+        if (!/^[A-Za-z0-9+/]$/.test(char)) {
+            continue;
+        }
+        data += char;
+        pads = 0;
+        quadPos = (quadPos + 1) & 3;
+    }
+    return quadPos === 0 ? Buffer.from(data, "base64") : undefined;
 }
 
 function parseMultipart(body: Buffer, contentType: string): Map<string, { fileName?: string; content: Buffer }> {
@@ -313,7 +393,7 @@ interface Reply {
     status?: number;
     body?: unknown;
     setCookies?: string[];
-    /** Server-sent events: written as `data: {...}\n\n`, with `event: ping` keep-alives. */
+    /** Server-sent events, each written as `data: {...}\n\n` (Dify adds `event: ping` every 10 s while a run lasts: none here). */
     events?: Record<string, unknown>[];
 }
 
@@ -354,6 +434,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     const mcpProviders = new Map<string, McpProviderRecord>();
     const oauthStates = new Map<string, { providerId: string; createdAt: number }>();
     const apps = new Map<string, AppRecord>();
+    let appSequence = 0;
     const plugins = new Map<string, InstalledPlugin>();
     const uploads = new Map<string, { pluginId: string; version: string }>();
     const tasks = new Map<string, { pollsLeft: number; uniqueIdentifiers: string[]; status: string; fromMarketplace: boolean }>();
@@ -361,12 +442,19 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     const defaultModels = new Map<string, { provider: string; model: string }>();
     const calls: RecordedCall[] = [];
     const bodies = new Map<string, unknown[]>();
+    const createdAt = Math.floor(Date.now() / 1000);
     let chatScript: ChatScript = options.chatScript ?? "tool-call";
     let baseUrl = "";
     const resetFaults: { route?: string }[] = [];
     const proxyFaults: { status: number; route?: string; left: number }[] = [];
 
     // ---- helpers -----------------------------------------------------------------------------------
+
+    /** Whether this request's Flask `session` cookie passed POST /init. */
+    const initValidated = (req: Request): boolean => {
+        const session = parseCookies(req.headers.cookie).get("session");
+        return session !== undefined && initValidatedSessions.has(session);
+    };
 
     const findAccount = (email: string): DifyAccount | undefined =>
         accounts.find((a) => (atLeast(version, "1.11.3") ? a.email.toLowerCase() === email.toLowerCase() : a.email === email));
@@ -390,14 +478,24 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         ];
     };
 
+    // ext_login.load_user_from_request, then (1.9.2+) check_csrf_token: "Invalid Authorization token." without a
+    // token, PassportService.verify's "Invalid token." / "Token has expired." for a bad one (1.14.1 texts; the
+    // older versions keep "Unauthorized.", unverified).
     const authenticate = (req: Request): DifyAccount => {
-        const unauthorized = new HttpError(401, "unauthorized", "Unauthorized.");
+        const verified = atLeast(version, "1.14.1");
+        const unauthorized = (message: string) => new HttpError(401, "unauthorized", verified ? message : "Unauthorized.");
         const cookies = parseCookies(req.headers.cookie);
         const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1];
         const token = cookieMode ? (cookies.get(cookieNames.access) ?? bearer) : (bearer ?? req.query.get("_token") ?? undefined);
-        const record = token ? accessTokens.get(token) : undefined;
-        if (!record || record.expired) {
-            throw unauthorized;
+        if (!token) {
+            throw unauthorized("Invalid Authorization token.");
+        }
+        const record = accessTokens.get(token);
+        if (!record) {
+            throw unauthorized("Invalid token.");
+        }
+        if (record.expired) {
+            throw unauthorized("Token has expired.");
         }
         if (cookieMode) {
             const csrfCookie = cookies.get(cookieNames.csrf);
@@ -409,7 +507,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         }
         const account = accounts.find((a) => a.id === record.accountId);
         if (!account) {
-            throw unauthorized;
+            throw unauthorized("Invalid Authorization token.");
         }
         return account;
     };
@@ -452,7 +550,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                 labels: [],
             })),
             labels: [],
-            server_url: maskUrl(record.serverUrl),
+            server_url: difyMaskedServerUrl(record.serverUrl),
             updated_at: record.updatedAt,
             server_identifier: record.serverIdentifier,
         };
@@ -496,11 +594,16 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         record.clientSecret = "";
         record.isDynamicRegistration = true; // the default of an empty client_information
         record.hasTokens = false;
+        record.revokedTokenError = "";
         record.authed = false;
         record.tools = [];
     };
 
     const findMcp = (id: unknown): McpProviderRecord => {
+        if (typeof id === "string" && !UUID.test(id)) {
+            // get_provider compares the uuid column with it: PostgreSQL refuses the cast (DataError, a plain 500).
+            throw new HttpError(500, "unknown", "Internal Server Error");
+        }
         const record = typeof id === "string" ? mcpProviders.get(id) : undefined;
         if (!record) {
             throw invalidParam("MCP tool not found");
@@ -591,8 +694,9 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         };
     };
 
+    // ModelProviderService.get_models_by_model_type lists active providers only (get_models(only_active=True)).
     const modelsOfType = (type: string) => {
-        if (!tongyiInstalled()) {
+        if (!tongyiActive()) {
             return [];
         }
         const status = tongyiActive() ? "active" : "no-configure";
@@ -621,6 +725,10 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     };
 
     const defaultModelPayload = (type: string) => {
+        if (!tongyiInstalled()) {
+            // The record stays, but without the plugin its provider is gone: get_default_model answers nothing.
+            return { data: null };
+        }
         let current = defaultModels.get(type);
         if (!current) {
             // Dify's GET auto-picks and persists the first active model when there is no default.
@@ -645,27 +753,33 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         };
     };
 
-    const appDetail = (app: AppRecord) => ({
+    /** AppDetailWithSite (GET and PUT /apps/<id>); POST /apps answers AppDetail, without icon_type, max_active_requests and site. */
+    const appDetail = (app: AppRecord, withSite = true) => ({
         id: app.id,
         name: app.name,
         description: app.description,
         mode: app.mode,
-        icon_type: app.iconType,
+        ...(withSite ? { icon_type: app.iconType } : {}),
         icon: app.icon,
         icon_background: app.iconBackground,
         use_icon_as_answer_icon: app.useIconAsAnswerIcon,
-        max_active_requests: app.maxActiveRequests,
+        ...(withSite ? { max_active_requests: app.maxActiveRequests } : {}),
         enable_site: true,
         enable_api: true,
         model_config: app.modelConfig,
         created_at: app.createdAt,
-        site: { access_token: "site", code: "site" },
+        ...(withSite ? { site: { access_token: "site", code: "site" } } : {}),
     });
 
-    const findApp = (id: string): AppRecord => {
+    /**
+     * get_app_model's AppNotFoundError. flask-restx appends "did you mean" to a 404's message when a URL rule is close
+     * to the path (difflib, Api._help_on_404): `rule` names it for the routes where Dify 1.14.1 does that.
+     */
+    const findApp = (id: string, request?: { path: string; rule: string }): AppRecord => {
         const app = apps.get(id);
         if (!app) {
-            throw new HttpError(404, "app_not_found", "App not found.");
+            const help = request ? ` You have requested this URI [${request.path}] but did you mean ${request.rule} ?` : "";
+            throw new HttpError(404, "app_not_found", `App not found.${help}`);
         }
         return app;
     };
@@ -687,83 +801,105 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         kind: CallKind,
         login: boolean,
         handle: Route["handle"],
-        extra: { fastOpenApi?: boolean } = {},
+        extra: { fastOpenApi?: boolean; uuid?: boolean } = {},
     ) => {
-        const pattern = new RegExp(
-            "^" + path.replace(/<path>/g, "(.+)").replace(/<id>/g, "([^/]+)") + "$",
-        );
-        routes.push({ method, pattern, route: `${method} ${path}`, kind, login, handle, ...extra });
+        // `uuid`: Flask's <uuid:...> converter (the /apps/<uuid:app_id> routes): any other segment matches no route.
+        const id = extra.uuid ? "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})" : "([^/]+)";
+        const pattern = new RegExp("^" + path.replace(/<path>/g, "(.+)").replace(/<id>/g, id) + "$");
+        routes.push({ method, pattern, route: `${method} ${path}`, kind, login, handle, fastOpenApi: extra.fastOpenApi });
     };
     const fastOpenApi = atLeast(version, "1.12.0");
 
+    // From 1.12 the answer is SetupStatusResponse: setup_at is null before the setup.
     route("GET", "/setup", "auth", false, () => ({
-        body: setupAt ? { step: "finished", setup_at: setupAt } : { step: "not_started" },
+        body: setupAt ? { step: "finished", setup_at: setupAt } : fastOpenApi ? { step: "not_started", setup_at: null } : { step: "not_started" },
     }), { fastOpenApi });
 
+    // From 1.12 the payload is validated (pydantic, 422) before anything else, and only the status survives of
+    // Dify's own errors (see the FastOpenAPI error body below).
     route("POST", "/setup", "write", false, (req) => {
+        const validate = () => {
+            const email = requireString(req, "email");
+            const name = requireString(req, "name");
+            const password = requireString(req, "password");
+            if (name.length > 30) {
+                throw new HttpError(fastOpenApi ? 422 : 400, "invalid_param", "name must be at most 30 characters");
+            }
+            if (!PASSWORD_RULE.test(password)) {
+                throw new HttpError(fastOpenApi ? 422 : 400, "invalid_param", "Password must contain letters and numbers, and the length must be greater than 8.");
+            }
+            return { email, name, password };
+        };
+        const payload = fastOpenApi ? validate() : undefined;
         if (setupAt || accounts.length > 0) {
             throw new HttpError(403, "already_setup", "Dify has been successfully installed. Please refresh the page or return to the dashboard homepage.");
         }
-        if (options.initPassword) {
-            const session = parseCookies(req.headers.cookie).get("session");
-            if (!session || !initValidatedSessions.has(session)) {
-                throw new HttpError(401, "not_init_validated", "Init validation has not been completed yet. Please proceed with the init validation process first.");
-            }
+        if (options.initPassword && !initValidated(req)) {
+            throw new HttpError(401, "not_init_validated", "Init validation has not been completed yet. Please proceed with the init validation process first.");
         }
-        const email = requireString(req, "email");
-        const name = requireString(req, "name");
-        const password = requireString(req, "password");
-        if (name.length > 30) {
-            throw new HttpError(fastOpenApi ? 422 : 400, "invalid_param", "name must be at most 30 characters");
-        }
-        if (!PASSWORD_RULE.test(password)) {
-            throw new HttpError(fastOpenApi ? 422 : 400, "invalid_param", "Password must contain letters and numbers, and the length must be greater than 8.");
-        }
+        const { email, name, password } = payload ?? validate();
         accounts.push({ id: crypto.randomUUID(), email: atLeast(version, "1.11.3") ? email.toLowerCase() : email, name, password });
         setupAt = new Date().toISOString();
         return { status: 201, body: { result: "success" } };
     }, { fastOpenApi });
 
-    route("GET", "/init", "auth", false, () => ({
-        body: { status: setupAt || !options.initPassword ? "finished" : "not_started" },
+    // get_init_validate_status: validated in this (Flask) session, or set up already.
+    route("GET", "/init", "auth", false, (req) => ({
+        body: { status: setupAt || !options.initPassword || initValidated(req) ? "finished" : "not_started" },
     }), { fastOpenApi });
 
     route("POST", "/init", "write", false, (req) => {
+        const password = fastOpenApi ? requireString(req, "password") : "";
+        if (fastOpenApi && password.length > 30) {
+            throw new HttpError(422, "invalid_param", "password: String should have at most 30 characters");
+        }
         if (setupAt) {
             throw new HttpError(403, "already_setup", "Dify has been successfully installed.");
         }
-        const password = requireString(req, "password");
-        if (password.length > 30 || password !== options.initPassword) {
-            throw new HttpError(401, "init_validate_failed", "Init validation failed. Please check the password and try again.");
-        }
+        const sent = fastOpenApi ? password : requireString(req, "password");
+        // Either way Flask's session cookie records the outcome (session["is_init_validated"] = True/False).
         const session = crypto.randomBytes(16).toString("hex");
+        const cookie = `session=${session}; HttpOnly; Path=/`;
+        if (sent.length > 30 || sent !== options.initPassword) {
+            throw new HttpError(401, "init_validate_failed", "Init validation failed. Please check the password and try again.", {}, [cookie]);
+        }
         initValidatedSessions.add(session);
-        return { status: 201, body: { result: "success" }, setCookies: [`session=${session}; HttpOnly; Path=/`] };
+        return { status: 201, body: { result: "success" }, setCookies: [cookie] };
     }, { fastOpenApi });
 
+    // LoginApi.post: @decrypt_password_field runs first (1.11.2+: undecodable passwords fail without counting), then
+    // the lockout check (login_error_rate_limit:<lower-cased email>), then authenticate, where an unknown email is
+    // an AccountPasswordError like a wrong password from 1.14.1 (counted, 401 "Invalid email or password.").
     route("POST", "/login", "auth", false, (req) => {
         const email = requireString(req, "email");
         const sent = requireString(req, "password");
-        const failures = loginFailures.get(email) ?? 0;
+        let password = sent;
+        if (atLeast(version, "1.11.2")) {
+            // FieldEncryption.decrypt_field: base64.b64decode(...).decode("utf-8"), None (this error) when either fails.
+            const undecodable = new HttpError(401, "authentication_failed", "Invalid encrypted data");
+            const decoded = pythonBase64Decode(sent);
+            if (!decoded) {
+                throw undecodable;
+            }
+            try {
+                password = new TextDecoder("utf-8", { fatal: true }).decode(decoded);
+            } catch {
+                throw undecodable;
+            }
+        }
+        const failureKey = atLeast(version, "1.14.1") ? email.toLowerCase() : email;
+        const failures = loginFailures.get(failureKey) ?? 0;
         if (failures > 5) {
             throw new HttpError(429, "email_code_login_limit", "Too many incorrect password attempts. Please try again later.");
         }
-        const fail = (message = "Invalid email or password.") => {
-            loginFailures.set(email, failures + 1);
-            return new HttpError(401, "authentication_failed", message);
+        const fail = () => {
+            loginFailures.set(failureKey, failures + 1);
+            return new HttpError(401, "authentication_failed", "Invalid email or password.");
         };
-        let password = sent;
-        if (atLeast(version, "1.11.2")) {
-            if (!isStrictBase64(sent)) {
-                throw fail("Invalid encrypted data");
-            }
-            try {
-                password = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(sent, "base64"));
-            } catch {
-                throw fail("Invalid encrypted data");
-            }
-        }
         const account = findAccount(email);
+        if (!account && atLeast(version, "1.14.1")) {
+            throw fail();
+        }
         if (!account) {
             if (options.allowRegister) {
                 return { body: { result: "fail", data: "register-token", code: "account_not_found" } };
@@ -773,7 +909,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         if (account.password !== password) {
             throw fail();
         }
-        loginFailures.delete(email);
+        loginFailures.delete(failureKey);
         const tokens = issueTokens(account);
         if (cookieMode) {
             return { body: { result: "success" }, setCookies: tokenCookies(tokens) };
@@ -785,6 +921,9 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         const token = cookieMode
             ? parseCookies(req.headers.cookie).get(cookieNames.refresh)
             : (req.json.refresh_token as string | undefined);
+        if (!token && cookieMode) {
+            return { status: 401, body: { result: "fail", message: "No refresh token provided" } };
+        }
         const accountId = token ? refreshTokens.get(token) : undefined;
         const account = accounts.find((a) => a.id === accountId);
         if (!account) {
@@ -830,8 +969,11 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         return { body: { id: account.id, name: account.name, email: account.email } };
     });
 
+    // TenantService.create_owner_tenant_if_not_exist names the workspace after the first admin.
     route("GET", "/workspaces", "read", true, () => ({
-        body: { workspaces: [{ id: "tenant", name: "workspace", current: true, status: "normal" }] },
+        body: {
+            workspaces: [{ id: "tenant", name: `${accounts[0]?.name ?? "workspace"}'s Workspace`, plan: "sandbox", status: "normal", created_at: createdAt, current: true }],
+        },
     }));
 
     // MCP tool providers.
@@ -861,6 +1003,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             isDynamicRegistration: !preset,
             authed: false,
             hasTokens: false,
+            revokedTokenError: "",
             remoteTools: [],
             tools: [],
             updatedAt: Math.floor(Date.now() / 1000),
@@ -912,16 +1055,22 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         }
         const authentication = req.json.authentication as Record<string, string | null> | undefined;
         if (atLeast(version, "1.10.0") && authentication?.client_id) {
-            // _process_credentials: masked values equal to what is shown keep the stored originals (compared with
-            // the credentials as they are now, after a reset above); encrypted_credentials becomes only the
-            // client information, so the tokens are gone while `authed` stays as it is.
-            const clientId = record.clientId && authentication.client_id === maskSecret(record.clientId) ? record.clientId : authentication.client_id;
+            // _process_credentials: encrypted_credentials becomes only the client information, so the tokens are gone
+            // while `authed` stays as it is. Masked values equal to what is shown were meant to keep the stored
+            // originals, but in 1.14.1 _merge_credentials_with_masked looks them up at the top level of the
+            // credentials while they sit below `client_information`: the masked values are stored as sent (an
+            // authorization then names the masked client id). Earlier versions keep the originals (unverified).
+            const keepOriginals = !atLeast(version, "1.14.1");
+            const clientId =
+                keepOriginals && record.clientId && authentication.client_id === maskSecret(record.clientId) ? record.clientId : authentication.client_id;
             const sentSecret = authentication.client_secret ?? "";
-            const clientSecret = record.clientSecret && sentSecret === maskSecret(record.clientSecret) ? record.clientSecret : sentSecret;
+            const clientSecret =
+                keepOriginals && record.clientSecret && sentSecret === maskSecret(record.clientSecret) ? record.clientSecret : sentSecret;
             record.clientId = clientId;
             record.clientSecret = clientSecret;
             record.isDynamicRegistration = false;
             record.hasTokens = false;
+            record.revokedTokenError = "";
         }
         record.updatedAt = Math.floor(Date.now() / 1000);
         return { body: { result: "success" } };
@@ -943,6 +1092,13 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             resetMcpCredentials(record);
             throw invalidParam("Failed to connect to MCP server: connection refused");
         }
+        if (record.hasTokens && record.revokedTokenError) {
+            // The stored access token is refused, auth() refreshes, the token endpoint refuses too
+            // (MCPRefreshTokenError): ToolMCPAuthApi clears every credential, the preset client included.
+            const answer = record.revokedTokenError;
+            resetMcpCredentials(record);
+            throw invalidParam(`Failed to refresh token, please try to authorize again: ${answer}`);
+        }
         if (record.authed && record.hasTokens) {
             return { body: { result: "success" } };
         }
@@ -960,7 +1116,8 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         const query = new URLSearchParams({
             response_type: "code",
             client_id: clientId,
-            code_challenge: crypto.randomBytes(16).toString("base64url"),
+            // base64url(SHA-256(code_verifier)): 43 characters.
+            code_challenge: crypto.createHash("sha256").update(crypto.randomBytes(32)).digest("base64url"),
             code_challenge_method: "S256",
             redirect_uri: `${baseUrl}/console/api/mcp/oauth/callback`,
             state,
@@ -980,6 +1137,10 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         }
         if (options.mcpServerReachable === false) {
             throw invalidParam("Failed to connect to MCP server: connection refused");
+        }
+        if (record.hasTokens && record.revokedTokenError) {
+            // MCPClientWithAuthRetry: 401, then auth() refreshes and the token endpoint refuses; nothing is stored.
+            throw invalidParam(`Failed to connect to MCP server: Authentication retry failed: ${record.revokedTokenError}`);
         }
         if (!record.hasTokens) {
             if (!record.clientId) {
@@ -1001,7 +1162,12 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     route("GET", "/workspaces/current/tool-providers", "read", true, (req) => {
         const type = req.query.get("type");
         if (type !== null && !["builtin", "model", "api", "workflow", "mcp"].includes(type)) {
-            throw new HttpError(400, "invalid_param", `type: Input should be 'builtin', 'model', 'api', 'workflow' or 'mcp'`);
+            const problem = "Input should be 'builtin', 'model', 'api', 'workflow' or 'mcp'";
+            throw invalidParam(
+                atLeast(version, "1.14.1")
+                    ? pydanticError("ToolProviderListQuery", "type", problem, "literal_error", type)
+                    : `type: ${problem}`,
+            );
         }
         const mcp = type === null || type === "mcp" ? [...mcpProviders.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
         return { body: mcp.map((r) => mcpEntity(r, "providers")) };
@@ -1154,10 +1320,15 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     const CREDENTIALS = "/workspaces/current/model-providers/<path>/credentials";
     route("GET", CREDENTIALS, "read", true, (req) => {
         const record = credentialsOf(req.params[0]);
-        const id = req.query.get("credential_id") ?? record.currentId;
+        const asked = req.query.get("credential_id");
+        const id = asked ?? record.currentId;
         const credential = record.items.find((c) => c.id === id);
         if (!credential) {
-            throw invalidParam("Credential record not found.");
+            // _get_specific_provider_credential names the id; without one, the active credential (none: {}).
+            if (asked) {
+                throw invalidParam(`Credential with id ${asked} not found.`);
+            }
+            return { body: { credentials: {} } };
         }
         return {
             body: {
@@ -1192,22 +1363,25 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         }
         return { status: 201, body: { result: "success" } };
     });
+    // update_provider_credential: the name first, then the plugin validates (hidden values taken from the stored
+    // record), then the record is looked up.
     route("PUT", CREDENTIALS, "write", true, (req) => {
         const record = credentialsOf(req.params[0]);
-        const item = record.items.find((c) => c.id === req.json.credential_id);
-        if (!item) {
-            throw invalidParam("Credential record not found.");
+        const credentialId = req.json.credential_id;
+        const item = record.items.find((c) => c.id === credentialId);
+        const name = req.json.name as string | undefined;
+        if (name && record.items.some((c) => c.name === name && c.id !== credentialId)) {
+            throw invalidParam(`Credential with name '${name}' already exists.`);
         }
         const credentials = { ...((req.json.credentials ?? {}) as Record<string, string>) };
         for (const [key, value] of Object.entries(credentials)) {
-            if (value === HIDDEN) {
+            if (value === HIDDEN && item) {
                 credentials[key] = item.credentials[key];
             }
         }
         validateTongyiCredentials(credentials);
-        const name = req.json.name as string | undefined;
-        if (name && record.items.some((c) => c.name === name && c.id !== item.id)) {
-            throw invalidParam(`Credential with name '${name}' already exists.`);
+        if (!item) {
+            throw invalidParam("Credential record not found.");
         }
         item.credentials = credentials;
         if (name) {
@@ -1263,6 +1437,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
     });
 
     // Apps.
+    const appRoute = (method: string, path: string, kind: CallKind, handle: Route["handle"]) => route(method, path, kind, true, handle, { uuid: true });
     route("GET", "/apps", "read", true, (req) => {
         const page = Number(req.query.get("page") ?? 1);
         const limit = Number(req.query.get("limit") ?? 20);
@@ -1271,8 +1446,14 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         const name = req.query.get("name")?.slice(0, 30).toLowerCase();
         const all = [...apps.values()]
             .filter((a) => (!mode || mode === "all" || a.mode === mode) && (!name || a.name.toLowerCase().includes(name)))
-            .sort((a, b) => b.createdAt - a.createdAt);
-        const data = all.slice((page - 1) * limit, page * limit).map(appDetail);
+            // created_at is stored to the second (CURRENT_TIMESTAMP(0)): Dify's order among apps created within one
+            // second is unspecified; the fake puts the later one first.
+            .sort((a, b) => b.createdAt - a.createdAt || b.sequence - a.sequence);
+        // AppPagination items (AppPartial): the detail without `site`.
+        const data = all.slice((page - 1) * limit, page * limit).map((app) => {
+            const { site: _site, ...item } = appDetail(app);
+            return item;
+        });
         return { body: { page, limit, total: all.length, has_more: page * limit < all.length, data } };
     });
 
@@ -1286,36 +1467,49 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         if (description.length > 400) {
             throw invalidParam("Description cannot exceed 400 characters.");
         }
-        const llm = defaultModels.get("llm");
+        // AppService.create_app: the agent-chat template's model (openai/gpt-4o), replaced by the workspace's default
+        // LLM when it can be instantiated, else by the first LLM of the first installed provider
+        // (get_first_provider_first_model); everything else of the config is unset (agent_mode disabled, no prompt).
+        const firstLlm = TONGYI_MODELS.find((m) => m.type === "llm") as ModelDefinition;
+        const llm = tongyiActive() && defaultModels.get("llm")
+            ? defaultModels.get("llm")
+            : tongyiInstalled()
+              ? { provider: TONGYI_PROVIDER, model: firstLlm.model }
+              : undefined;
         const app: AppRecord = {
             id: crypto.randomUUID(),
             name,
             mode: String(mode),
             description,
             iconType: String(req.json.icon_type ?? "emoji"),
-            icon: String(req.json.icon ?? "🤖"),
-            iconBackground: String(req.json.icon_background ?? "#FFEAD5"),
+            icon: req.json.icon === undefined || req.json.icon === null ? null : String(req.json.icon),
+            iconBackground: req.json.icon_background === undefined || req.json.icon_background === null ? null : String(req.json.icon_background),
             useIconAsAnswerIcon: false,
             maxActiveRequests: null,
             modelConfig: {
+                opening_statement: null,
+                suggested_questions: [],
                 model: {
-                    provider: llm?.provider ?? "langgenius/openai/openai",
+                    provider: llm?.provider ?? "openai",
                     name: llm?.model ?? "gpt-4o",
                     mode: "chat",
                     completion_params: {},
                 },
-                pre_prompt: "",
-                agent_mode: { enabled: true, strategy: "function_call", max_iteration: 5, tools: [] },
+                user_input_form: [],
+                pre_prompt: null,
+                agent_mode: { enabled: false, strategy: null, tools: [], prompt: null },
+                prompt_type: "simple",
             },
             createdAt: Math.floor(Date.now() / 1000),
+            sequence: ++appSequence,
         };
         apps.set(app.id, app);
-        return { status: 201, body: appDetail(app) };
+        return { status: 201, body: appDetail(app, false) };
     });
 
-    route("GET", "/apps/<id>", "read", true, (req) => ({ body: appDetail(findApp(req.params[0])) }));
+    appRoute("GET", "/apps/<id>", "read", (req) => ({ body: appDetail(findApp(req.params[0])) }));
 
-    route("PUT", "/apps/<id>", "write", true, (req) => {
+    appRoute("PUT", "/apps/<id>", "write", (req) => {
         const app = findApp(req.params[0]);
         const name = requireString(req, "name");
         const given = (field: string) => req.json[field] !== undefined && req.json[field] !== null;
@@ -1349,13 +1543,13 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         return { body: appDetail(app) };
     });
 
-    route("DELETE", "/apps/<id>", "write", true, (req) => {
+    appRoute("DELETE", "/apps/<id>", "write", (req) => {
         apps.delete(findApp(req.params[0]).id);
         return { status: 204, body: { result: "success" } };
     });
 
-    route("POST", "/apps/<id>/model-config", "write", true, (req) => {
-        const app = findApp(req.params[0]);
+    appRoute("POST", "/apps/<id>/model-config", "write", (req) => {
+        const app = findApp(req.params[0], { path: req.path, rule: "/console/api/apps/<uuid:app_id>/model-config" });
         const model = req.json.model as { provider?: string; name?: string; completion_params?: unknown } | undefined;
         if (!model?.provider || !model.name) {
             throw invalidParam("model.provider and model.name are required");
@@ -1365,7 +1559,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         }
         const llms = modelsOfType("llm").flatMap((p) => p.models.map((m) => `${p.provider}:${m.model}`));
         if (!llms.includes(`${model.provider}:${model.name}`)) {
-            throw invalidParam(`model ${model.name} is not in the provider ${model.provider}'s LLM list`);
+            throw invalidParam("model.name must be in the specified model list");
         }
         const agentMode = (req.json.agent_mode ?? {}) as { strategy?: string; tools?: Record<string, unknown>[] };
         if (app.mode === "agent-chat") {
@@ -1390,7 +1584,7 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         return { body: { result: "success" } };
     });
 
-    route("POST", "/apps/<id>/chat-messages", "write", true, (req) => {
+    appRoute("POST", "/apps/<id>/chat-messages", "write", (req) => {
         const app = findApp(req.params[0]);
         if (req.json.model_config === undefined) {
             throw new HttpError(400, "invalid_param", "Missing required parameter in the JSON body: model_config", { params: "model_config" });
@@ -1402,36 +1596,53 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
         }
         const conversation = crypto.randomUUID();
         const message = crypto.randomUUID();
-        const common = { conversation_id: conversation, message_id: message, task_id: crypto.randomUUID(), created_at: Math.floor(Date.now() / 1000) };
+        const common = { conversation_id: conversation, message_id: message, created_at: Math.floor(Date.now() / 1000), task_id: crypto.randomUUID() };
         if (Array.isArray(chatScript)) {
             return { events: chatScript.map((e) => ({ ...common, ...e })) };
         }
         const tools = ((app.modelConfig.agent_mode as { tools?: { provider_type?: string; tool_name?: string }[] } | undefined)?.tools ?? [])
             .filter((t) => t.provider_type === "mcp")
             .map((t) => String(t.tool_name));
+        // FunctionCallAgentRunner (core/agent/fc_agent_runner.py), one iteration per LLM call: the iteration's thought
+        // is announced empty, the LLM's text streams as agent_message (the stream opens with empty ones), a tool
+        // call re-sends that thought (same id) with the call and again with the observation, a JSON object keyed
+        // by tool name; a failed call is just another observation (ToolEngine.agent_invoke), never an error event.
+        // The last iteration's thought ends with the answer as `thought`, then message_end.
         const events: Record<string, unknown>[] = [];
-        const thoughtId = crypto.randomUUID();
+        const thought = (id: string, position: number, fields: { thought?: string; observation?: string; tool?: string; tool_input?: string } = {}) => {
+            const tool = fields.tool ?? "";
+            events.push({
+                event: "agent_thought",
+                ...common,
+                id,
+                position,
+                thought: fields.thought ?? "",
+                observation: fields.observation ?? "",
+                tool,
+                tool_labels: tool ? { [tool]: { en_US: tool, zh_Hans: tool } } : {},
+                tool_input: fields.tool_input ?? "",
+                message_files: [],
+            });
+        };
+        const say = (answer: string) => events.push({ event: "agent_message", ...common, id: message, answer });
         const callsTool = (chatScript === "tool-call" || chatScript === "tool-error") && tools.length > 0;
+        let position = 1;
         if (callsTool) {
-            // FunctionCallAgentRunner saves the thought twice (same id): with the call, then with the observation,
-            // a JSON object keyed by tool name. A failed call is just another observation (ToolEngine.agent_invoke).
+            const first = crypto.randomUUID();
             const toolInput = JSON.stringify({ [tools[0]]: { RegionId: "cn-hangzhou" } });
             const result = chatScript === "tool-error" ? TOOL_INVOKE_ERROR_TEXT : '{"TotalCount": 3}';
-            events.push({ ...common, event: "agent_thought", id: thoughtId, position: 1, thought: "", tool: tools[0], tool_input: toolInput, observation: "" });
-            events.push({
-                ...common,
-                event: "agent_thought",
-                id: thoughtId,
-                position: 1,
-                thought: "",
-                tool: tools[0],
-                tool_input: toolInput,
-                observation: JSON.stringify({ [tools[0]]: result }),
-            });
+            thought(first, position);
+            say("");
+            say("");
+            thought(first, position, { tool: tools[0], tool_input: toolInput });
+            thought(first, position, { tool: tools[0], tool_input: toolInput, observation: JSON.stringify({ [tools[0]]: result }) });
+            position++;
         }
+        const last = crypto.randomUUID();
+        thought(last, position);
         if (chatScript === "error") {
-            events.push({ ...common, event: "agent_message", answer: "Let me check" });
-            events.push({ ...common, event: "error", status: 400, code: "completion_request_error", message: "[tongyi] Error: Invalid API-key provided." });
+            say("Let me check");
+            events.push({ event: "error", ...common, status: 400, code: "completion_request_error", message: "[tongyi] Error: Invalid API-key provided." });
             return { events };
         }
         const answer = !callsTool
@@ -1440,9 +1651,17 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
               ? "Sorry, I could not query the ECS instances: the tool reported an authentication problem."
               : `There are 3 ECS instances in the Hangzhou region (cn-hangzhou). Query: ${query.length} chars.`;
         for (const piece of answer.match(/.{1,24}/g) ?? []) {
-            events.push({ ...common, event: "agent_message", answer: piece });
+            say(piece);
         }
-        events.push({ ...common, event: "message_end", id: message, metadata: { usage: { total_tokens: 42 } } });
+        say("");
+        thought(last, position, { thought: answer });
+        events.push({
+            event: "message_end",
+            ...common,
+            id: message,
+            metadata: { annotation_reply: null, retriever_resources: [], usage: { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42, currency: "RMB" } },
+            files: null,
+        });
         return { events };
     });
 
@@ -1505,7 +1724,13 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                     return;
                 }
                 if (!matched) {
-                    sendJson(404, { code: "not_found", message: "The requested URL was not found on the server.", status: 404 });
+                    // No route: werkzeug's own HTML page (flask-restx does not turn it into JSON).
+                    record(404);
+                    outgoing.writeHead(404, { "Content-Type": "text/html; charset=utf-8" });
+                    outgoing.end(
+                        "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not " +
+                            "found on the server. If you entered the URL manually please check your spelling and try again.</p>\n",
+                    );
                     return;
                 }
                 const resetIndex =
@@ -1541,7 +1766,6 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                             return;
                         }
                         outgoing.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" });
-                        outgoing.write("event: ping\n\n");
                         for (const event of reply.events) {
                             outgoing.write(`data: ${JSON.stringify(event)}\n\n`);
                         }
@@ -1551,11 +1775,12 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
                     sendJson(reply.status ?? 200, reply.body, reply.setCookies);
                 } catch (err) {
                     if (err instanceof HttpError) {
-                        const body =
-                            route.fastOpenApi
-                                ? { error: { type: err.code, message: err.message, status: err.status } }
-                                : { code: err.code, message: err.message, status: err.status, ...err.extra };
-                        sendJson(err.status, body);
+                        // Payload validation on a FastOpenAPI route is pydantic's: 422 whatever the field.
+                        const status = route.fastOpenApi && err.code === "invalid_param" ? 422 : err.status;
+                        const body = route.fastOpenApi
+                            ? fastOpenApiErrorBody(status)
+                            : { code: err.code, message: err.message, status: err.status, ...err.extra };
+                        sendJson(status, body, err.setCookies);
                     } else {
                         sendJson(500, { code: "unknown", message: String(err), status: 500 });
                     }
@@ -1597,7 +1822,17 @@ export async function startDifyConsoleServer(options: DifyConsoleServerOptions):
             }
             record.authed = true;
             record.hasTokens = true;
+            record.revokedTokenError = "";
             record.remoteTools = [...tools];
+        },
+        revokeMcpTokens: (idOrIdentifier, tokenError = '{"error":"invalid_grant","error_description":"refresh token revoked"}') => {
+            const record = [...mcpProviders.values()].find((r) => r.id === idOrIdentifier || r.serverIdentifier === idOrIdentifier);
+            if (!record) {
+                throw new Error(`no MCP provider ${idOrIdentifier}`);
+            }
+            if (record.hasTokens) {
+                record.revokedTokenError = tokenError;
+            }
         },
         expireAccessTokens: () => {
             for (const token of accessTokens.values()) {
