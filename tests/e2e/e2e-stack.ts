@@ -1,22 +1,40 @@
 // What the end-to-end test (tests/e2e/lifecycle.test.ts) and the benchmark (scripts/bench-e2e.ts) share: the
-// local Alibaba-like and Dify-like servers in this process, one stack of tests/e2e/program on a throwaway
-// `file://` backend with a passphrase secrets provider, and the CLI steps with their engine summaries (--json)
-// and the API calls the servers saw during each.
+// servers (Dify's real API server 1.14.1 behind a recording proxy, the Alibaba-like API server and the loopback
+// MCP server that requires OAuth like Alibaba's), one stack of tests/e2e/program on a throwaway `file://` backend
+// with a passphrase secrets provider, and the CLI steps with their engine summaries (--json) and the API calls
+// the servers saw during each.
 //
-// The CLI is run asynchronously: the servers live in this process, and a blocking spawnSync would starve them.
+// Wiring (everything on 127.0.0.1):
+//   program ──► recording proxy ──► Dify's API (gunicorn) ──► plugin-daemon stand-in (tongyi, qwen-plus)
+//   program ──► Alibaba API stand-in (Ims, OpenAPIExplorer; hands out MCP URLs on the MCP server)
+//   Dify ──► MCP server (/accounts/<uid>/custom/<name>/id/<id>/mcp of every MCP server the Alibaba stand-in
+//            holds; OAuth clients = its RAM apps)
+// The proxy is the address Dify is told it has (CONSOLE_API_URL and the other public URLs), so the redirect URI
+// Dify sends in the MCP OAuth flow is the one the program registers in the RAM app (from `difyUrl`).
+//
+// The CLI is run asynchronously: the proxy and the Alibaba and MCP servers live in this process, and a blocking
+// spawnSync would starve them.
 import { spawn } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { connectToDify, DifyConsole } from "../../dynamic-providers/dify-client";
 import { createLocalBackend, LocalBackend, repoRoot } from "../../scripts/pulumi-local-backend";
+import { REAL_DIFY_DEFAULT_TAG, RealDify, startRealDify } from "../harness/real-dify";
+import { ProxiedCall, RecordingProxy, startRecordingProxy } from "../harness/recording-proxy";
 import { AlibabaApiServer, startAlibabaApiServer } from "../servers/alibaba-api-server";
-import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
+import { ALIBABA_MCP_PATH_PATTERN, McpOAuthServer, startMcpOAuthServer } from "../servers/mcp-oauth-server";
 
 /** The program under test, in the repository (its Pulumi.yaml names the project). */
 export const E2E_PROGRAM_DIR = path.join(repoRoot, "tests", "e2e", "program");
 export const E2E_PROJECT = "dify-mcp-e2e";
 export const E2E_STACK = "e2e";
-/** The Dify release the local console server behaves like: the newest generation (cookies, base64 login, preset OAuth client). */
-export const E2E_DIFY_VERSION = "1.14.1";
+/** The Dify release the e2e runs: the real API server of this tag (tests/harness/real-dify.ts). */
+export const E2E_DIFY_VERSION = REAL_DIFY_DEFAULT_TAG;
+/** The admin the program creates (tests/e2e/program/index.js defaults). */
+export const E2E_ADMIN_EMAIL = "admin@example.com";
+/** The MCP tool the stand-in LLM calls when the agent offers it. */
+export const E2E_SMOKE_TOOL = "Ecs-DescribeInstances";
 
 /** Throwaway credentials and secrets, distinctive so a grep of the state finds any plain-text leak. */
 export const E2E_SECRETS = {
@@ -32,26 +50,87 @@ export const E2E_SECRETS = {
 
 export interface E2eServers {
     alibaba: AlibabaApiServer;
-    dify: DifyConsoleServer;
+    /** Alibaba's OpenAPI MCP server and authorization server in one: serves every MCP URL the Alibaba stand-in
+     *  hands out, and knows its RAM OAuth apps as clients. */
+    mcp: McpOAuthServer;
+    /** Dify's real API server; `dify.url` is its own address (used for inspection, never by the program). */
+    dify: RealDify;
+    /** In front of Dify: counts every console call of the program. */
+    proxy: RecordingProxy;
+    /** The Dify address the program (difyUrl) and Dify itself (CONSOLE_API_URL, ...) use: the proxy's. */
+    difyUrl: string;
+    /** Seconds startRealDify took (importing Dify dominates). */
+    difyStartSeconds: number;
     close(): Promise<void>;
 }
 
+/**
+ * Starts the servers. Dify's start takes 20-50 s on 2 cores (more on a cold cache: give the caller's hook a
+ * long timeout). Closes whatever started when a later one fails.
+ */
 export async function startE2eServers(): Promise<E2eServers> {
-    const alibaba = await startAlibabaApiServer({ accessKeyId: E2E_SECRETS.accessKeyId, accessKeySecret: E2E_SECRETS.accessKeySecret });
-    const dify = await startDifyConsoleServer({ version: E2E_DIFY_VERSION, pluginInstallPolls: 1 });
-    return {
-        alibaba,
-        dify,
-        close: async () => {
-            await Promise.all([alibaba.close(), dify.close()]);
-        },
+    const started: { close(): Promise<void> }[] = [];
+    const closeAll = async () => {
+        const errors: unknown[] = [];
+        for (const server of started.splice(0).reverse()) {
+            await server.close().catch((err: unknown) => errors.push(err));
+        }
+        if (errors.length > 0) {
+            throw errors[0];
+        }
     };
+    try {
+        const proxy = await startRecordingProxy();
+        started.push(proxy);
+        let alibaba: AlibabaApiServer | undefined;
+        const mcp = await startMcpOAuthServer({
+            // As Alibaba's: every RAM OAuth app is a client, every MCP server of the account is served, and only
+            // tokens of the app bound to a server (its oauthClientId) open it.
+            clientLookup: (clientId) => {
+                const client = alibaba?.oauthClient(clientId);
+                return client && { clientId: client.clientId, redirectUris: client.redirectUris, clientSecrets: client.clientSecrets };
+            },
+            mcpEndpoints: (mcpPath) => {
+                const server = ALIBABA_MCP_PATH_PATTERN.test(mcpPath) ? alibaba?.mcpServerByPath(mcpPath) : undefined;
+                return server && { oauthClientId: server.oauthClientId };
+            },
+        });
+        started.push(mcp);
+        alibaba = await startAlibabaApiServer({ accessKeyId: E2E_SECRETS.accessKeyId, accessKeySecret: E2E_SECRETS.accessKeySecret, mcpBaseUrl: mcp.url });
+        started.push(alibaba);
+        const began = Date.now();
+        // Every public address Dify builds (the MCP OAuth redirect URI from CONSOLE_API_URL, the redirect after
+        // the callback from CONSOLE_WEB_URL, ...) is the proxy's, as nginx's would be in the deployment.
+        const publicUrls = ["CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_API_URL", "APP_WEB_URL", "FILES_URL"];
+        const dify = await startRealDify({
+            env: Object.fromEntries(publicUrls.map((name) => [name, proxy.url])),
+            // The smoke question is about ECS instances: the stand-in qwen-plus calls DescribeInstances.
+            pluginDaemon: { llmScript: { toolName: E2E_SMOKE_TOOL } },
+        });
+        started.push(dify);
+        proxy.target = dify.url;
+        const servers: E2eServers = {
+            alibaba,
+            mcp,
+            dify,
+            proxy,
+            difyUrl: proxy.url,
+            difyStartSeconds: (Date.now() - began) / 1000,
+            close: closeAll,
+        };
+        return servers;
+    } catch (err) {
+        await closeAll().catch(() => undefined);
+        throw err;
+    }
 }
 
-/** A position in both servers' call logs. */
+/** A position in the servers' call logs. */
 export interface CallMark {
     alibaba: number;
+    /** Into the proxy's calls. */
     dify: number;
+    mcp: number;
 }
 
 export interface ApiCalls {
@@ -65,12 +144,41 @@ export interface ApiCalls {
     difyAuth: number;
     /** Per route template, e.g. { "POST /apps": 1 }. */
     difyByRoute: Record<string, number>;
+    /** Requests Dify made to the MCP server (MCP sessions and OAuth), by kind, e.g. { mcp: 6, token: 1 }. */
+    mcpByKind: Record<string, number>;
     reads: number;
     writes: number;
 }
 
+/**
+ * The route templates the fake Dify (tests/servers/dify-console-server.ts) counts under, from the proxy's:
+ * ids are "<id>" (the proxy says ":id"), the model provider in a credentials path is "<path>", a model type
+ * is "<id>". Keeps the figures of tests, bench and earlier runs comparable.
+ */
+export function difyRouteTemplate(proxyRoute: string): string {
+    return proxyRoute
+        .replace(/:id(?=\/|$)/g, "<id>")
+        .replace(/^(\w+ \/workspaces\/current\/model-providers\/).+(\/credentials)$/, "$1<path>$2")
+        .replace(/^(\w+ \/workspaces\/current\/models\/model-types\/)[^/]+$/, "$1<id>");
+}
+
+/** Kinds the fake Dify gives where the proxy's rule (GET read, else write; login/setup/init auth) differs. */
+const FAKE_DIFY_KINDS: Record<string, ProxiedCall["kind"]> = {
+    // Setting Dify up writes the first account: the fake counts it (and /init) as writes.
+    "POST /setup": "write",
+    "POST /init": "write",
+    // A query sent as POST.
+    "POST /workspaces/current/plugin/list/latest-versions": "read",
+};
+
+/** A proxied call as the fake Dify would have counted it. */
+export function countedDifyCall(call: ProxiedCall): { route: string; kind: ProxiedCall["kind"] } {
+    const route = difyRouteTemplate(call.route);
+    return { route, kind: FAKE_DIFY_KINDS[route] ?? call.kind };
+}
+
 export function markCalls(servers: E2eServers): CallMark {
-    return { alibaba: servers.alibaba.mark(), dify: servers.dify.calls.length };
+    return { alibaba: servers.alibaba.mark(), dify: servers.proxy.calls.length, mcp: servers.mcp.mark() };
 }
 
 export function callsSince(servers: E2eServers, mark: CallMark): ApiCalls {
@@ -83,14 +191,18 @@ export function callsSince(servers: E2eServers, mark: CallMark): ApiCalls {
         difyWrites: 0,
         difyAuth: 0,
         difyByRoute: {},
+        mcpByKind: {},
         reads: 0,
         writes: 0,
     };
-    for (const call of servers.dify.calls.slice(mark.dify)) {
+    for (const call of servers.proxy.calls.slice(mark.dify).map(countedDifyCall)) {
         if (call.kind === "read") calls.difyReads++;
         else if (call.kind === "write") calls.difyWrites++;
         else calls.difyAuth++;
         calls.difyByRoute[call.route] = (calls.difyByRoute[call.route] ?? 0) + 1;
+    }
+    for (const call of servers.mcp.callsSince(mark.mcp)) {
+        calls.mcpByKind[call.kind] = (calls.mcpByKind[call.kind] ?? 0) + 1;
     }
     calls.reads = calls.alibabaReads + calls.difyReads;
     calls.writes = calls.alibabaWrites + calls.difyWrites;
@@ -101,7 +213,7 @@ export function callsSince(servers: E2eServers, mark: CallMark): ApiCalls {
 export function describeWrites(servers: E2eServers, mark: CallMark): string {
     const names = [
         ...servers.alibaba.calls.slice(mark.alibaba).filter((call) => call.kind === "write").map((call) => call.action),
-        ...servers.dify.calls.slice(mark.dify).filter((call) => call.kind === "write").map((call) => call.route),
+        ...servers.proxy.calls.slice(mark.dify).map(countedDifyCall).filter((call) => call.kind === "write").map((call) => call.route),
     ];
     const counts = new Map<string, number>();
     for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
@@ -424,7 +536,7 @@ export async function createE2eStack(servers: E2eServers, options: E2eStackOptio
 
     try {
         assertSucceeded(await run(["stack", "init", E2E_STACK, "--secrets-provider", "passphrase"]));
-        await setConfig({ alibabaEndpoint: servers.alibaba.url, difyUrl: servers.dify.url, ...options.config });
+        await setConfig({ alibabaEndpoint: servers.alibaba.url, difyUrl: servers.difyUrl, ...options.config });
         assertSucceeded(await run(["config", "set", "--secret", "adminPassword", E2E_SECRETS.adminPassword]));
         assertSucceeded(await run(["config", "set", "--secret", "dashscopeApiKey", E2E_SECRETS.dashscopeApiKey]));
     } catch (err) {
@@ -454,4 +566,214 @@ export async function createE2eStack(servers: E2eServers, options: E2eStackOptio
         writtenFiles: () => listFiles(backend.dir),
         cleanup: () => backend.cleanup(),
     };
+}
+
+// ------------------------------------------------------------------------------------------------------
+// The real Dify's state, for assertions: read through its console API with an admin session of our own and from
+// its database. The session goes to Dify directly, not through the proxy, so the call counts stay the program's.
+
+export interface DifyMcpProviderState {
+    id: string;
+    name: string;
+    serverIdentifier: string;
+    /** SHA-256 of the server URL (Dify stores the URL encrypted and shows it masked): see `urlHash`. */
+    serverUrlHash: string;
+    /** Dify's `authed` flag (is_team_authorization). */
+    authed: boolean;
+    /** The tools Dify stored for the provider (listed from the server with its tokens). */
+    toolNames: string[];
+    /** The preset client as Dify shows it: masked (first and last two characters), "" when none. */
+    maskedClientId: string;
+    maskedClientSecret: string;
+    isDynamicRegistration: boolean;
+}
+
+export interface DifyAppState {
+    id: string;
+    name: string;
+    mode: string;
+    prePrompt: string;
+    /** The MCP tools in the saved agent config: "<provider_id>/<tool_name>". */
+    mcpTools: string[];
+}
+
+export interface DifyState {
+    /** GET /console/api/setup: "finished" once the first admin exists. */
+    isSetUp(): Promise<boolean>;
+    accountEmails(): Promise<string[]>;
+    mcpProviders(): Promise<DifyMcpProviderState[]>;
+    /** Installed plugin ids (GET /workspaces/current/plugin/list, answered by the plugin daemon stand-in). */
+    plugins(): Promise<string[]>;
+    /** The tongyi provider's credentials: id, name and the key as Dify shows it (obfuscated). */
+    tongyiCredentials(): Promise<{ id: string; name: string; shownKey: string }[]>;
+    defaultModel(type: "llm" | "text-embedding"): Promise<{ provider: string; model: string } | undefined>;
+    agentApps(): Promise<DifyAppState[]>;
+    /** Deletes an app as a person in Dify's console would (DELETE /apps/<id>). */
+    deleteApp(id: string): Promise<void>;
+    /** Deletes an MCP provider as a person in Dify's console would. */
+    deleteMcpProvider(id: string): Promise<void>;
+}
+
+/** The hash Dify keeps of an MCP server URL (server_url_hash). */
+export function urlHash(url: string): string {
+    return createHash("sha256").update(url, "utf8").digest("hex");
+}
+
+function parseJson<T>(value: unknown): T | undefined {
+    if (typeof value !== "string") return value as T | undefined;
+    try {
+        return JSON.parse(value) as T;
+    } catch {
+        return undefined;
+    }
+}
+
+/** Reads the real Dify of `servers` as the program's admin (logs in on first use, after the program set Dify up). */
+export function difyState(servers: E2eServers, admin = { email: E2E_ADMIN_EMAIL, password: E2E_SECRETS.adminPassword }): DifyState {
+    const difyUrl = servers.dify.url;
+    let session: Promise<DifyConsole> | undefined;
+    const console_ = () => (session ??= connectToDify({ url: difyUrl }, admin).catch((err: unknown) => {
+        session = undefined;
+        throw err;
+    }));
+    const TONGYI = "langgenius/tongyi/tongyi";
+    return {
+        isSetUp: async () => {
+            const answer = (await (await fetch(`${difyUrl}/console/api/setup`)).json()) as { step?: string };
+            return answer.step === "finished";
+        },
+        accountEmails: async () => (await servers.dify.sql("select email from accounts order by created_at")).split("\n").filter(Boolean),
+        mcpProviders: async () => {
+            // The stored tool list is JSON (descriptions may hold anything): only the names come out, comma-separated.
+            const rows = await servers.dify.sql(
+                "select id, server_url_hash, authed, coalesce((select string_agg(t->>'name', ',' order by n) " +
+                    "from json_array_elements(tools::json) with ordinality as e(t, n)), '') from tool_mcp_providers order by created_at",
+            );
+            const result: DifyMcpProviderState[] = [];
+            for (const row of rows.split("\n").filter(Boolean)) {
+                const [id, hash, authed, tools] = row.split("|");
+                const detail = await (await console_()).get<{
+                    name?: string;
+                    server_identifier?: string;
+                    authentication?: { client_id?: string; client_secret?: string } | null;
+                    is_dynamic_registration?: boolean;
+                }>(`/workspaces/current/tool-provider/mcp/tools/${id}`);
+                result.push({
+                    id,
+                    name: detail.name ?? "",
+                    serverIdentifier: detail.server_identifier ?? "",
+                    serverUrlHash: hash,
+                    authed: authed === "t",
+                    toolNames: tools ? tools.split(",") : [],
+                    maskedClientId: detail.authentication?.client_id ?? "",
+                    maskedClientSecret: detail.authentication?.client_secret ?? "",
+                    isDynamicRegistration: detail.is_dynamic_registration === true,
+                });
+            }
+            return result;
+        },
+        plugins: async () => {
+            const list = await (await console_()).get<{ plugins?: { plugin_id?: string }[] }>("/workspaces/current/plugin/list", { page: 1, page_size: 256 });
+            return (list.plugins ?? []).map((plugin) => String(plugin.plugin_id));
+        },
+        tongyiCredentials: async () => {
+            const dify = await console_();
+            const providers = await dify.get<{ data?: { provider: string; custom_configuration?: { available_credentials?: { credential_id: string; credential_name: string }[] } }[] }>(
+                "/workspaces/current/model-providers",
+            );
+            const available = providers.data?.find((entry) => entry.provider === TONGYI)?.custom_configuration?.available_credentials ?? [];
+            const result: { id: string; name: string; shownKey: string }[] = [];
+            for (const credential of available) {
+                const shown = await dify.get<{ credentials?: Record<string, string> }>(`/workspaces/current/model-providers/${TONGYI}/credentials`, {
+                    credential_id: credential.credential_id,
+                });
+                result.push({ id: credential.credential_id, name: credential.credential_name, shownKey: shown.credentials?.dashscope_api_key ?? "" });
+            }
+            return result;
+        },
+        defaultModel: async (type) => {
+            const answer = await (await console_()).get<{ data?: { model?: string; provider?: { provider?: string } } | null }>("/workspaces/current/default-model", {
+                model_type: type,
+            });
+            return answer.data ? { provider: String(answer.data.provider?.provider), model: String(answer.data.model) } : undefined;
+        },
+        agentApps: async () => {
+            const dify = await console_();
+            const list = await dify.get<{ data?: { id: string }[] }>("/apps", { page: 1, limit: 100 });
+            const apps: DifyAppState[] = [];
+            for (const { id } of list.data ?? []) {
+                const app = await dify.get<{ id: string; name: string; mode: string; model_config?: { pre_prompt?: string; agent_mode?: unknown } | null }>(`/apps/${id}`);
+                const agentMode = parseJson<{ tools?: { provider_type?: string; provider_id?: string; tool_name?: string }[] }>(app.model_config?.agent_mode) ?? {};
+                apps.push({
+                    id: app.id,
+                    name: app.name,
+                    mode: app.mode,
+                    prePrompt: app.model_config?.pre_prompt ?? "",
+                    mcpTools: (agentMode.tools ?? []).filter((tool) => tool.provider_type === "mcp").map((tool) => `${tool.provider_id}/${tool.tool_name}`),
+                });
+            }
+            return apps;
+        },
+        deleteApp: async (id) => {
+            await (await console_()).delete(`/apps/${id}`);
+        },
+        deleteMcpProvider: async (id) => {
+            await (await console_()).delete("/workspaces/current/tool-provider/mcp", { provider_id: id });
+        },
+    };
+}
+
+// ------------------------------------------------------------------------------------------------------
+// A person's steps: approving the MCP authorization, and running the smoke test against the stack.
+
+export interface Approval {
+    /** Where the consent sent the browser: Dify's callback with code and state. */
+    callbackUrl: string;
+    /** Dify's answer to the callback (a redirect to its console once it exchanged the code). */
+    status: number;
+    location: string;
+}
+
+/**
+ * Approves `authorizationUrl` (the stack's mcpAuthorizationUrl) on the MCP server's consent page, then follows
+ * the browser to Dify's callback, where Dify exchanges the code for tokens at the MCP server's token endpoint.
+ */
+export async function approveMcpAuthorization(servers: E2eServers, authorizationUrl: string): Promise<Approval> {
+    const callbackUrl = await servers.mcp.approve(authorizationUrl);
+    const answer = await fetch(callbackUrl, { redirect: "manual" });
+    await answer.text();
+    return { callbackUrl, status: answer.status, location: answer.headers.get("location") ?? "" };
+}
+
+export interface SmokeRun {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+    ms: number;
+}
+
+/**
+ * `node dist/scripts/smoke.js e2e --cwd <project>`, as `npm run smoke -- <stack>` runs it: the smoke reads
+ * difyUrl, difyAdminEmail, difyAdminPassword and agentAppId from the stack's outputs with the CLI, then asks the
+ * agent. Asynchronous: the servers it reaches live in this process.
+ */
+export function runSmoke(stack: E2eStack, timeoutMs = 300_000): Promise<SmokeRun> {
+    const smokeJs = path.join(repoRoot, "dist", "scripts", "smoke.js");
+    if (!fs.existsSync(smokeJs)) {
+        throw new Error(`${smokeJs} is missing: run \`npm run build\` first`);
+    }
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [smokeJs, E2E_STACK, "--cwd", stack.projectDir], { cwd: repoRoot, env: stack.backend.env, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr, ms: Date.now() - started });
+        });
+    });
 }

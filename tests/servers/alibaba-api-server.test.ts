@@ -210,3 +210,57 @@ describe("behaviour", () => {
         await expect(create(base)).rejects.toMatchObject({ code: "EntityAlreadyExists.Application" });
     });
 });
+
+describe("what the MCP server stand-in needs from it (mcpBaseUrl, oauthClient, mcpServerByPath)", () => {
+    const call = (client: OpenApi, action: string, query: Record<string, string>) =>
+        client.callApi(
+            new $OpenApiUtil.Params({ action, version: "2019-08-15", protocol: "HTTP", pathname: "/", method: "POST", authType: "AK", style: "RPC", reqBodyType: "formData", bodyType: "json" }),
+            new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) }),
+            new $dara.RuntimeOptions({}),
+        ) as Promise<{ body: Record<string, Record<string, string>> }>;
+
+    it("hands out MCP URLs on mcpBaseUrl, finds a server by its URL path, and shows RAM apps as OAuth clients", async () => {
+        const local = await startAlibabaApiServer({ accessKeyId: ACCESS_KEY_ID, accessKeySecret: ACCESS_KEY_SECRET, mcpBaseUrl: "http://127.0.0.1:4321/" });
+        try {
+            const client = new OpenApi(new $OpenApiUtil.Config({ accessKeyId: ACCESS_KEY_ID, accessKeySecret: ACCESS_KEY_SECRET, endpoint: new URL(local.url).host, protocol: "HTTP" }));
+            const callback = "http://127.0.0.1:5001/console/api/mcp/oauth/callback";
+            const scopes = { PredefinedScopes: "/acs/mcp-server", RedirectUris: callback };
+            const web = (await call(client, "CreateApplication", { AppName: "web", DisplayName: "Web", AppType: "WebApp", ...scopes })).body.Application.AppId;
+            const native = (await call(client, "CreateApplication", { AppName: "native", DisplayName: "Native", AppType: "NativeApp", ...scopes })).body.Application.AppId;
+            // A WebApp is confidential: with no secret yet nothing authenticates it; then any of its secrets does.
+            expect(local.oauthClient(web)).toEqual({ clientId: web, redirectUris: [callback], clientSecrets: [], scopes: ["openid", "/acs/mcp-server"] });
+            const first = (await call(client, "CreateAppSecret", { AppId: web })).body.AppSecret.AppSecretValue;
+            const second = (await call(client, "CreateAppSecret", { AppId: web })).body.AppSecret.AppSecretValue;
+            expect(local.oauthClient(web)?.clientSecrets).toEqual([first, second]);
+            // A NativeApp is public.
+            expect(local.oauthClient(native)).not.toHaveProperty("clientSecrets");
+            expect(local.oauthClient("4000000000000000000")).toBeUndefined();
+
+            const created = (
+                (await createMcpServer(client, { name: "ecs-read", oauthClientId: native, apis: [{ product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions"] }] })) as {
+                    body: { id: string; urls: { mcp: string; sse: string } };
+                }
+            ).body;
+            expect(created.urls.mcp).toBe(`http://127.0.0.1:4321/accounts/${local.accountId}/custom/ecs-read/id/${created.id}/mcp`);
+            expect(created.urls.sse).toBe(`http://127.0.0.1:4321/accounts/${local.accountId}/custom/ecs-read/id/${created.id}/sse`);
+            expect(local.mcpServerByPath(new URL(created.urls.mcp).pathname)).toMatchObject({ id: created.id, oauthClientId: native });
+            expect(local.mcpServerByPath(new URL(created.urls.sse).pathname)).toMatchObject({ id: created.id });
+            expect(local.mcpServerByPath(`/accounts/${local.accountId}/custom/ecs-read/id/other/mcp`)).toBeUndefined();
+
+            // Deleted out of band: neither a server nor a client any more.
+            local.deleteMcpServerOutOfBand(created.id);
+            expect(local.mcpServerByPath(new URL(created.urls.mcp).pathname)).toBeUndefined();
+            local.deleteApplicationOutOfBand(web);
+            expect(local.oauthClient(web)).toBeUndefined();
+        } finally {
+            await local.close();
+        }
+    });
+
+    it("without mcpBaseUrl, MCP URLs name the host the server was created through, over https", async () => {
+        const created = (await createMcpServer(officialClient(), { name: "host-check", apis: [{ product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions"] }] })) as {
+            body: { id: string; urls: { mcp: string } };
+        };
+        expect(created.body.urls.mcp).toBe(`https://${new URL(server.url).host}/accounts/${server.accountId}/custom/host-check/id/${created.body.id}/mcp`);
+    });
+});

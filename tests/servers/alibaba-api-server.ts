@@ -22,6 +22,23 @@ export interface AlibabaApiServerOptions {
     accountId?: string;
     /** Maximum distance between x-acs-date and the server clock. Default 900 s, as Alibaba allows 15 min. */
     maxClockSkewSeconds?: number;
+    /**
+     * Origin of the MCP servers' URLs (`urls.mcp`/`urls.sse`), e.g. the loopback MCP server of
+     * tests/servers/mcp-oauth-server.ts, so that a real client (Dify) can connect to the URLs handed out.
+     * Default: `https://<the Host the server was created through>`, as the real API answers with its own host.
+     */
+    mcpBaseUrl?: string;
+}
+
+/** A RAM OAuth application as an authorization server knows its client (see `AlibabaApiServer.oauthClient`). */
+export interface RamOAuthClient {
+    /** The AppId. */
+    clientId: string;
+    redirectUris: string[];
+    /** The app's current secrets (any one authenticates); present only for apps that need one (WebApp, or a
+     *  NativeApp with SecretRequired), and then possibly empty. Absent: a public client (PKCE only). */
+    clientSecrets?: string[];
+    scopes: string[];
 }
 
 export interface RecordedCall {
@@ -217,7 +234,7 @@ export class AlibabaApiServer {
     private baseUrl = "";
 
     private constructor(options: AlibabaApiServerOptions) {
-        this.options = { accountId: "1234567890123456", maxClockSkewSeconds: 900, ...options };
+        this.options = { accountId: "1234567890123456", maxClockSkewSeconds: 900, mcpBaseUrl: "", ...options };
         this.accountId = this.options.accountId;
         this.server = http.createServer((req, res) => {
             const chunks: Buffer[] = [];
@@ -321,6 +338,33 @@ export class AlibabaApiServer {
         const app = this.apps.get(appId);
         if (!app) throw new Error(`no application ${appId}`);
         Object.assign(app, patch, { UpdateDate: isoNow() });
+    }
+
+    /**
+     * The application `clientId` as an OAuth client, as Alibaba's authorization server trusts every RAM OAuth
+     * application: its AppId is the client id, its RedirectUris the redirect URIs, and a WebApp (or a NativeApp
+     * with SecretRequired) is a confidential client authenticated by one of its secrets. Undefined when there is
+     * no such application (deleted apps stop being clients at once).
+     */
+    oauthClient(clientId: string): RamOAuthClient | undefined {
+        const app = this.apps.get(clientId);
+        if (!app) return undefined;
+        const client: RamOAuthClient = { clientId: app.AppId, redirectUris: [...app.RedirectUris], scopes: [...app.PredefinedScopes] };
+        if (app.AppType === "WebApp" || app.SecretRequired) {
+            client.clientSecrets = this.appSecrets(app.AppId).map((secret) => secret.AppSecretValue);
+        }
+        return client;
+    }
+
+    /** The MCP server whose `urls.mcp` (or `urls.sse`) has this path, e.g. /accounts/<uid>/custom/<name>/id/<id>/mcp. */
+    mcpServerByPath(urlPath: string): StoredMcpServer | undefined {
+        for (const server of this.servers.values()) {
+            const urls = this.mcpUrls(server);
+            if (new URL(urls.mcp).pathname === urlPath || new URL(urls.sse).pathname === urlPath) {
+                return structuredClone(server);
+            }
+        }
+        return undefined;
     }
 
     deleteMcpServerOutOfBand(id: string): void {
@@ -891,7 +935,8 @@ export class AlibabaApiServer {
     }
 
     private mcpUrls(server: StoredMcpServer): Record<string, string> {
-        const base = `https://${server.host}/accounts/${this.accountId}/custom/${server.name}/id/${server.id}`;
+        const origin = this.options.mcpBaseUrl ? this.options.mcpBaseUrl.replace(/\/+$/, "") : `https://${server.host}`;
+        const base = `${origin}/accounts/${this.accountId}/custom/${server.name}/id/${server.id}`;
         return { mcp: `${base}/mcp`, sse: `${base}/sse` };
     }
 

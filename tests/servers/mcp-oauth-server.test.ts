@@ -5,10 +5,14 @@
 import * as crypto from "crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+    ALIBABA_MCP_PATH_PATTERN,
+    DEFAULT_MCP_PATH,
     LATEST_PROTOCOL_VERSION,
+    McpEndpoint,
     MCP_SERVER_SCOPE,
     McpOAuthServer,
     McpOAuthServerOptions,
+    PresetOAuthClient,
     SUPPORTED_PROTOCOL_VERSIONS,
     startMcpOAuthServer,
 } from "./mcp-oauth-server";
@@ -299,8 +303,8 @@ function bearer(tokens: TokenAnswer): Record<string, string> {
     return { Authorization: `${type} ${tokens.access_token}` };
 }
 
-async function connected(server: McpOAuthServer, tokens: TokenAnswer): Promise<DifyStreamableClient> {
-    const client = new DifyStreamableClient(server.mcpUrl, bearer(tokens));
+async function connected(server: McpOAuthServer, tokens: TokenAnswer, mcpUrl = server.mcpUrl): Promise<DifyStreamableClient> {
+    const client = new DifyStreamableClient(mcpUrl, bearer(tokens));
     const { initialize, initialized } = await client.initialize();
     expect(initialize.status).toBe(200);
     expect(initialized.status).toBe(202);
@@ -320,10 +324,10 @@ interface AuthorizedFlow {
 }
 
 /** What Dify does from the first 401 to saved tokens: discovery, authorize URL, (user approves), callback exchange. */
-async function authorizeLikeDify(server: McpOAuthServer, clientId = PRESET_CLIENT_ID, clientSecret?: string): Promise<AuthorizedFlow> {
-    const unauthenticated = await new DifyStreamableClient(server.mcpUrl, {}).initialize();
+async function authorizeLikeDify(server: McpOAuthServer, clientId = PRESET_CLIENT_ID, clientSecret?: string, mcpUrl = server.mcpUrl): Promise<AuthorizedFlow> {
+    const unauthenticated = await new DifyStreamableClient(mcpUrl, {}).initialize();
     expect(unauthenticated.initialize.status).toBe(401);
-    const discovery = await discoverLikeDify(server.mcpUrl, unauthenticated.initialize.headers.get("www-authenticate") ?? undefined);
+    const discovery = await discoverLikeDify(mcpUrl, unauthenticated.initialize.headers.get("www-authenticate") ?? undefined);
     expect(discovery.grantType).toBe("authorization_code");
     const start = startAuthorization(discovery.asm, clientId, DIFY_REDIRECT_URI, discovery.scope);
     const redirect = new URL(await server.approve(start.url));
@@ -657,6 +661,106 @@ describe("authorization code flow with a preset public client (RAM NativeApp)", 
         const good = await approvedCode(server, asm, confidentialId);
         // Dify puts client_secret in the form body (auth_flow.py exchange_authorization).
         expect((await exchangeAuthorization(asm, confidentialId, good.code, good.start.verifier, DIFY_REDIRECT_URI, "web-app-secret")).status).toBe(200);
+    });
+});
+
+describe("every OpenAPI MCP server of an account, every RAM OAuth app as client (mcpEndpoints, clientLookup)", () => {
+    const ACCOUNT = "/accounts/1234567890123456/custom";
+
+    it("serves each path mcpEndpoints accepts, with its own metadata and sessions; a path it refuses (a deleted server) gets 404", async () => {
+        const served = new Map<string, McpEndpoint>();
+        const server = await start({ mcpEndpoints: (mcpPath) => served.get(mcpPath) });
+        const pathA = `${ACCOUNT}/ecs-read/id/AbCdEf0123456789/mcp`;
+        const pathB = `${ACCOUNT}/ecs-read-v2/id/ZyXw9876543210Qp/mcp`;
+        expect([pathA, pathB, DEFAULT_MCP_PATH].every((path) => ALIBABA_MCP_PATH_PATTERN.test(path))).toBe(true);
+        expect(ALIBABA_MCP_PATH_PATTERN.test(`${ACCOUNT}/ecs-read/id/x/sse`)).toBe(false);
+        served.set(pathA, {});
+        served.set(pathB, {});
+        const urlA = `${server.url}${pathA}`;
+        const urlB = `${server.url}${pathB}`;
+
+        // Discovery points at the endpoint's own protected-resource metadata, whose resource is that endpoint.
+        const refused = await new DifyStreamableClient(urlA, {}).initialize();
+        expect(refused.initialize.status).toBe(401);
+        const challenge = refused.initialize.headers.get("www-authenticate") ?? "";
+        expect(extractWwwAuthenticateField(challenge, "resource_metadata")).toBe(`${server.url}/.well-known/oauth-protected-resource${pathA}`);
+        const discovery = await discoverLikeDify(urlA, challenge);
+        expect(discovery.prm?.resource).toBe(urlA);
+        expect(discovery.asm.issuer).toBe(server.issuer);
+
+        const { tokens } = await authorizeLikeDify(server, PRESET_CLIENT_ID, undefined, urlA);
+        const onA = await connected(server, tokens, urlA);
+        const listed = await onA.request("tools/list");
+        expect((listed.body?.result?.tools as { name: string }[]).map((tool) => tool.name)).toEqual(["Ecs-DescribeInstances", "Ecs-DescribeRegions"]);
+        // The same token opens the other server (no client binding here), but A's session is not B's.
+        const onB = await connected(server, tokens, urlB);
+        const foreign = await fetch(urlB, { method: "POST", headers: { ...onB.requestHeaders(), "mcp-session-id": onA.sessionId ?? "" }, body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }) });
+        expect(foreign.status).toBe(404);
+        // The default endpoint still works.
+        expect((await new DifyStreamableClient(server.mcpUrl, {}).initialize()).initialize.status).toBe(401);
+
+        // Deleted (mcpEndpoints no longer accepts it): 404 for the endpoint, its SSE sibling and its metadata.
+        served.delete(pathB);
+        expect((await onB.request("tools/list")).status).toBe(404);
+        expect((await fetch(`${server.url}${pathB.replace(/mcp$/, "sse")}`, { headers: { Accept: "text/event-stream", ...bearer(tokens) } })).status).toBe(404);
+        expect((await fetch(`${server.url}/.well-known/oauth-protected-resource${pathB}`)).status).toBe(404);
+        expect((await fetch(`${server.url}${ACCOUNT}/never/id/Nope/mcp`, { method: "POST" })).status).toBe(404);
+        expect(server.calls.at(-1)).toMatchObject({ kind: "unknown", status: 404 });
+    });
+
+    it("an endpoint bound to an oauthClientId takes only that client's tokens: 401 invalid_token for another's", async () => {
+        const otherClient = "4071151845732618888";
+        const path = `${ACCOUNT}/ecs-read/id/AbCdEf0123456789/mcp`;
+        const server = await start({
+            presetClients: [
+                { clientId: PRESET_CLIENT_ID, redirectUris: [DIFY_REDIRECT_URI] },
+                { clientId: otherClient, redirectUris: [DIFY_REDIRECT_URI] },
+            ],
+            mcpEndpoints: (mcpPath) => (mcpPath === path ? { oauthClientId: PRESET_CLIENT_ID } : undefined),
+        });
+        const url = `${server.url}${path}`;
+        const own = await authorizeLikeDify(server, PRESET_CLIENT_ID, undefined, url);
+        await connected(server, own.tokens, url);
+        const other = await authorizeLikeDify(server, otherClient, undefined, url);
+        const refused = await new DifyStreamableClient(url, bearer(other.tokens)).initialize();
+        expect(refused.initialize.status).toBe(401);
+        expect(refused.initialize.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_token", error_description="access token issued to another client/);
+        expect(server.calls.at(-1)).toMatchObject({ kind: "mcp", bearer: "other-client", authorized: false });
+    });
+
+    it("clientLookup: known clients are looked up afresh on each request: redirect URIs, any of several secrets, public clients, deletion", async () => {
+        const apps = new Map<string, PresetOAuthClient>();
+        const webApp = "4071151845732617777";
+        const nativeApp = "4071151845732616666";
+        apps.set(webApp, { clientId: webApp, redirectUris: [DIFY_REDIRECT_URI], clientSecrets: ["first-secret", "second-secret"] });
+        apps.set(nativeApp, { clientId: nativeApp, redirectUris: [DIFY_REDIRECT_URI] });
+        const server = await start({ presetClients: [], clientLookup: (clientId) => apps.get(clientId) });
+        const { asm } = await discoverLikeDify(server.mcpUrl, undefined);
+        // A looked-up client may be confidential: the metadata offers secret methods.
+        expect(asm.token_endpoint_auth_methods_supported).toEqual(["none", "client_secret_post", "client_secret_basic"]);
+
+        // Any of a WebApp's secrets authenticates it; none or a wrong one does not.
+        const first = await approvedCode(server, asm, webApp);
+        expect((await exchangeAuthorization(asm, webApp, first.code, first.start.verifier, DIFY_REDIRECT_URI, "second-secret")).status).toBe(200);
+        const wrong = await approvedCode(server, asm, webApp);
+        expect(await oauthError(await exchangeAuthorization(asm, webApp, wrong.code, wrong.start.verifier, DIFY_REDIRECT_URI, "made-up"))).toMatchObject({ status: 401, error: "invalid_client" });
+        const none = await approvedCode(server, asm, webApp);
+        expect(await oauthError(await exchangeAuthorization(asm, webApp, none.code, none.start.verifier, DIFY_REDIRECT_URI))).toMatchObject({ status: 401, error: "invalid_client" });
+        // A NativeApp is public: PKCE alone.
+        const { tokens } = await authorizeLikeDify(server, nativeApp);
+        await connected(server, tokens);
+
+        // A changed redirect URI counts at once; so does a deleted app.
+        apps.set(webApp, { ...apps.get(webApp)!, redirectUris: ["https://dify.example.com/console/api/mcp/oauth/callback"] });
+        const moved = startAuthorization(asm, webApp, DIFY_REDIRECT_URI, MCP_SERVER_SCOPE);
+        const page = await fetch(moved.url);
+        expect(page.status).toBe(400);
+        expect(await page.text()).toContain("is not registered for client");
+        apps.delete(nativeApp);
+        const gone = startAuthorization(asm, nativeApp, DIFY_REDIRECT_URI, MCP_SERVER_SCOPE);
+        expect(await oauthError(await fetch(gone.url))).toMatchObject({ status: 400, error: "invalid_client" });
+        // Looked-up clients are not registrations.
+        expect(server.registeredClients()).toEqual([]);
     });
 });
 

@@ -8,6 +8,8 @@
 //   5. `/authorize` (PKCE S256 only, exact redirect_uri match), consent decided by the test (`approve`/`deny`).
 //   6. `/token`: authorization_code (PKCE, single-use codes) and refresh_token (rotating).
 //   7. MCP over Streamable HTTP (JSON or SSE answers, Mcp-Session-Id) and the older HTTP+SSE transport.
+// Besides its own endpoint it can serve every `/accounts/<uid>/custom/<name>/id/<id>/mcp` an Alibaba API stand-in
+// hands out (`mcpEndpoints`) and trust every RAM OAuth app as a client (`clientLookup`), as Alibaba's server does.
 // What Dify's client sends is taken from Dify 1.14.1's source (api/core/mcp/…); the file:function each rule
 // rests on is named next to it. Every deviation from that is answered with a clear 4xx (or a JSON-RPC error), so a
 // wrong client fails loudly. Facts about Alibaba's real server that no source settles are marked UNCONFIRMED.
@@ -22,6 +24,8 @@ export type JsonObject = { [key: string]: JsonValue };
 
 /** The MCP path used when none is given: the shape of `urls.mcp` from GetApiMcpServer. */
 export const DEFAULT_MCP_PATH = "/accounts/1234567890/custom/ops/id/AbCd/mcp";
+/** Every path of that shape, `/accounts/<uid>/custom/<name>/id/<id>/mcp` (for `mcpEndpoints`). */
+export const ALIBABA_MCP_PATH_PATTERN = /^\/accounts\/[^/]+\/custom\/[^/]+\/id\/[^/]+\/mcp$/;
 /** "The OAuth scope must include /acs/mcp-server" (OpenAPIExplorer `oauthClientId` docs). */
 export const MCP_SERVER_SCOPE = "/acs/mcp-server";
 /** Dify's `SUPPORTED_PROTOCOL_VERSIONS` (core/mcp/entities.py); it rejects any other answer to `initialize`. */
@@ -37,6 +41,16 @@ export interface PresetOAuthClient {
     /** Only for a confidential client (RAM WebApp). Without it the client is public (NativeApp): PKCE alone, and
      *  sending any client_secret is an error. */
     clientSecret?: string;
+    /** Several valid secrets (a RAM app may have two while one is rotated); any one authenticates. With this or
+     *  `clientSecret` the client is confidential, also when the list is empty (then nothing authenticates it). */
+    clientSecrets?: string[];
+}
+
+/** One more MCP endpoint served besides `mcpPath` (see `McpOAuthServerOptions.mcpEndpoints`). */
+export interface McpEndpoint {
+    /** The only client whose tokens the endpoint accepts (an OpenAPI MCP server's `oauthClientId`); tokens of any
+     *  other client get 401 invalid_token. Undefined: any client's token. Whether Alibaba checks this is UNCONFIRMED. */
+    oauthClientId?: string;
 }
 
 export interface ToolPropertySchema {
@@ -91,6 +105,19 @@ export type ResponseMode = "json" | "sse";
 export interface McpOAuthServerOptions {
     /** Clients known without registration (RAM app AppIds). */
     presetClients?: PresetOAuthClient[];
+    /**
+     * Clients looked up on each request when neither preset nor registered, the way Alibaba's authorization server
+     * trusts every RAM OAuth application of the account (e.g. `clientId => alibabaApiServer.oauthClient(clientId)`).
+     * Looked up afresh each time, so a changed redirect URI, a new secret or a deleted app count at once.
+     */
+    clientLookup?: (clientId: string) => PresetOAuthClient | undefined;
+    /**
+     * More Streamable HTTP endpoints than `mcpPath`, decided per request: given a path ending in `/mcp` (a request
+     * to `<prefix>/sse` or `<prefix>/message` asks about `<prefix>/mcp`), an `McpEndpoint` to serve it, or undefined
+     * for 404. Like Alibaba, which serves `/accounts/<uid>/custom/<name>/id/<id>/mcp` for every OpenAPI MCP server
+     * that exists (e.g. backed by `alibabaApiServer.mcpServerByPath`; see `ALIBABA_MCP_PATH_PATTERN`).
+     */
+    mcpEndpoints?: (mcpPath: string) => McpEndpoint | undefined;
     /** Offer RFC 7591 registration. Default false: whether Alibaba's AS supports it is UNCONFIRMED, and without it
      *  Dify (1.10+) must be given a preset client id, or it fails with "does not support dynamic client registration". */
     dynamicClientRegistration?: boolean;
@@ -132,7 +159,7 @@ export type RequestKind =
     | "unknown";
 
 /** What the request's bearer token was. */
-export type BearerState = "absent" | "malformed" | "unknown" | "expired" | "revoked" | "insufficient-scope" | "valid";
+export type BearerState = "absent" | "malformed" | "unknown" | "expired" | "revoked" | "insufficient-scope" | "other-client" | "valid";
 
 export interface RecordedRequest {
     method: string;
@@ -185,7 +212,8 @@ export interface RevokeOptions {
 interface RegisteredClient {
     clientId: string;
     redirectUris: string[];
-    clientSecret?: string;
+    /** Confidential client: the secrets that authenticate it. Undefined: a public client. */
+    clientSecrets?: string[];
     grantTypes: string[];
     dynamic: boolean;
     clientName?: string;
@@ -225,6 +253,8 @@ interface RefreshToken {
 
 interface McpSession {
     id: string;
+    /** The Streamable HTTP path of the endpoint the session was opened on. */
+    endpoint: string;
     transport: "streamable-http" | "sse";
     initializeAnswered: boolean;
     initialized: boolean;
@@ -278,6 +308,25 @@ const DEFAULT_TOOL_FAILURE_MESSAGE = "Throttling.User: Request was denied due to
 
 function randomToken(prefix: string): string {
     return `${prefix}${crypto.randomBytes(32).toString("base64url")}`;
+}
+
+/** The secrets of a preset client; undefined for a public one. */
+function secretsOf(client: PresetOAuthClient): string[] | undefined {
+    if (client.clientSecrets === undefined && client.clientSecret === undefined) return undefined;
+    return [...(client.clientSecrets ?? []), ...(client.clientSecret === undefined ? [] : [client.clientSecret])];
+}
+
+/** The endpoint a request path belongs to: its Streamable HTTP, SSE and SSE-message paths. */
+interface ResolvedEndpoint {
+    mcpPath: string;
+    ssePath: string;
+    messagePath: string;
+    oauthClientId?: string;
+}
+
+/** The error_description of a refused bearer token. */
+function bearerProblem(state: BearerState): string {
+    return state === "other-client" ? "access token issued to another client than this MCP server's" : `access token ${state}`;
 }
 
 function s256(verifier: string): string {
@@ -455,6 +504,8 @@ export class McpOAuthServer {
     private readonly refreshTtlMs: number;
     private readonly codeTtlMs: number;
     private readonly rotateRefreshTokens: boolean;
+    private readonly clientLookup?: (clientId: string) => PresetOAuthClient | undefined;
+    private readonly mcpEndpoints?: (mcpPath: string) => McpEndpoint | undefined;
     private responseMode: ResponseMode;
     private toolFailure: ToolFailure | null = null;
     private origin = "";
@@ -480,12 +531,14 @@ export class McpOAuthServer {
         this.rotateRefreshTokens = options.rotateRefreshTokens ?? true;
         this.responseMode = options.responseMode ?? "json";
         this.tools = options.tools ?? alibabaEcsTools();
+        this.clientLookup = options.clientLookup;
+        this.mcpEndpoints = options.mcpEndpoints;
         for (const preset of options.presetClients ?? []) {
             if (preset.redirectUris.length === 0) throw new Error(`preset client ${preset.clientId} has no redirect URIs`);
             this.clients.set(preset.clientId, {
                 clientId: preset.clientId,
                 redirectUris: [...preset.redirectUris],
-                clientSecret: preset.clientSecret,
+                clientSecrets: secretsOf(preset),
                 grantTypes: ["authorization_code", "refresh_token"],
                 dynamic: false,
             });
@@ -590,9 +643,24 @@ export class McpOAuthServer {
             clientId: client.clientId,
             redirectUris: [...client.redirectUris],
             dynamic: client.dynamic,
-            confidential: client.clientSecret !== undefined,
+            confidential: client.clientSecrets !== undefined,
             clientName: client.clientName,
         }));
+    }
+
+    /** A preset or registered client, else one `clientLookup` knows (looked up afresh each time). */
+    private findClient(clientId: string): RegisteredClient | undefined {
+        const known = this.clients.get(clientId);
+        if (known) return known;
+        const found = this.clientLookup?.(clientId);
+        if (!found || found.clientId !== clientId || found.redirectUris.length === 0) return undefined;
+        return {
+            clientId,
+            redirectUris: [...found.redirectUris],
+            clientSecrets: secretsOf(found),
+            grantTypes: ["authorization_code", "refresh_token"],
+            dynamic: false,
+        };
     }
 
     consentRequests(): ConsentRequest[] {
@@ -723,11 +791,12 @@ export class McpOAuthServer {
         const url = new URL(req.url ?? "/", this.origin);
         const method = (req.method ?? "GET").toUpperCase();
         const path = url.pathname;
+        const { kind, endpoint } = this.kindOf(path);
         const call: RecordedRequest = {
             method,
             path,
             query: Object.fromEntries(url.searchParams),
-            kind: this.kindOf(path),
+            kind,
             authorized: false,
             bearer: "absent",
             status: 0,
@@ -739,11 +808,11 @@ export class McpOAuthServer {
             }
             switch (call.kind) {
                 case "mcp":
-                    return this.handleStreamableHttp(req, method, body, res, call);
+                    return this.handleStreamableHttp(req, method, body, res, call, endpoint!);
                 case "sse-stream":
-                    return this.handleSseStream(req, method, res, call);
+                    return this.handleSseStream(req, method, res, call, endpoint!);
                 case "sse-message":
-                    return this.handleSseMessage(req, method, url, body, res, call);
+                    return this.handleSseMessage(req, method, url, body, res, call, endpoint!);
                 case "protected-resource-metadata":
                     return this.handleProtectedResourceMetadata(method, path, res, call);
                 case "authorization-server-metadata":
@@ -770,13 +839,32 @@ export class McpOAuthServer {
         }
     }
 
-    private kindOf(path: string): RequestKind {
-        if (path === this.mcpPath) return "mcp";
-        if (path === this.ssePath) return "sse-stream";
-        if (path === this.sseMessagePath) return "sse-message";
-        if (path === `/.well-known/oauth-protected-resource${this.mcpPath}` || path === `/.well-known/oauth-protected-resource${this.ssePath}`) {
-            return "protected-resource-metadata";
+    /** The endpoint `path` (an MCP, SSE or SSE-message path) belongs to: the default one or one `mcpEndpoints` serves. */
+    private endpointOf(path: string): { endpoint: ResolvedEndpoint; kind: "mcp" | "sse-stream" | "sse-message" } | undefined {
+        const slash = path.lastIndexOf("/");
+        const last = path.slice(slash + 1);
+        const kind = last === "mcp" ? "mcp" : last === "sse" ? "sse-stream" : last === "message" ? "sse-message" : undefined;
+        if (kind === undefined || slash < 0) return undefined;
+        const prefix = path.slice(0, slash);
+        const mcpPath = `${prefix}/mcp`;
+        const endpoint = { mcpPath, ssePath: `${prefix}/sse`, messagePath: `${prefix}/message` };
+        if (mcpPath === this.mcpPath) return { endpoint, kind };
+        const extra = this.mcpEndpoints?.(mcpPath);
+        return extra ? { endpoint: { ...endpoint, oauthClientId: extra.oauthClientId }, kind } : undefined;
+    }
+
+    private kindOf(path: string): { kind: RequestKind; endpoint?: ResolvedEndpoint } {
+        const served = this.endpointOf(path);
+        if (served) return served;
+        const metadataPrefix = "/.well-known/oauth-protected-resource";
+        if (path.startsWith(`${metadataPrefix}/`)) {
+            const resource = this.endpointOf(path.slice(metadataPrefix.length));
+            if (resource && resource.kind !== "sse-message") return { kind: "protected-resource-metadata", endpoint: resource.endpoint };
         }
+        return { kind: this.oauthKindOf(path) };
+    }
+
+    private oauthKindOf(path: string): RequestKind {
         // RFC 8414 §3.1: the well-known segment goes between host and issuer path. No OpenID configuration is served,
         // so with an issuer path Dify reaches this only after four 404s (auth_flow.py
         // build_oauth_authorization_server_metadata_discovery_urls).
@@ -817,7 +905,7 @@ export class McpOAuthServer {
     // ----- bearer tokens -----------------------------------------------------------------------------------------
 
     /** Checks the bearer token of an MCP request, recording what it was. Throws the 401/403 answer. */
-    private authenticate(req: http.IncomingMessage, call: RecordedRequest, resourcePath: string): void {
+    private authenticate(req: http.IncomingMessage, call: RecordedRequest, resourcePath: string, endpoint: ResolvedEndpoint): void {
         const resourceMetadata = `${this.origin}/.well-known/oauth-protected-resource${resourcePath}`;
         const header = headerValue(req, "authorization");
         // Dify sends `${token_type.capitalize()} ${access_token}` = "Bearer …" (core/entities/mcp_provider.py).
@@ -831,6 +919,7 @@ export class McpOAuthServer {
             else if (token.revoked) state = "revoked";
             else if (token.expiresAt <= Date.now()) state = "expired";
             else if (this.requiredScope !== null && !token.scope.split(" ").includes(this.requiredScope)) state = "insufficient-scope";
+            else if (endpoint.oauthClientId !== undefined && token.clientId !== endpoint.oauthClientId) state = "other-client";
             else state = "valid";
         }
         call.bearer = state;
@@ -847,29 +936,29 @@ export class McpOAuthServer {
         const challenge =
             state === "absent"
                 ? `Bearer resource_metadata="${resourceMetadata}"`
-                : `Bearer error="invalid_token", error_description="access token ${state}", resource_metadata="${resourceMetadata}"`;
+                : `Bearer error="invalid_token", error_description="${bearerProblem(state)}", resource_metadata="${resourceMetadata}"`;
         // 401 is what Dify turns into MCPAuthError (session/base_session.py send_request), which starts auth().
-        throw new McpHttpFailure(401, JSONRPC_INVALID_REQUEST, state === "absent" ? "authorization required" : `access token ${state}`, {
+        throw new McpHttpFailure(401, JSONRPC_INVALID_REQUEST, state === "absent" ? "authorization required" : bearerProblem(state), {
             "www-authenticate": challenge,
         });
     }
 
     // ----- MCP: Streamable HTTP ----------------------------------------------------------------------------------
 
-    private handleStreamableHttp(req: http.IncomingMessage, method: string, body: Buffer, res: http.ServerResponse, call: RecordedRequest): void {
+    private handleStreamableHttp(req: http.IncomingMessage, method: string, body: Buffer, res: http.ServerResponse, call: RecordedRequest, endpoint: ResolvedEndpoint): void {
         if (!["POST", "GET", "DELETE"].includes(method)) {
             throw new McpHttpFailure(405, JSONRPC_INVALID_REQUEST, `method ${method} not allowed on the MCP endpoint`, { allow: "POST, GET, DELETE" });
         }
-        this.authenticate(req, call, this.mcpPath);
+        this.authenticate(req, call, endpoint.mcpPath, endpoint);
         if (method === "GET") {
             // Dify opens this GET stream after notifications/initialized and treats any error as "no stream"
             // (client/streamable_client.py handle_get_stream). Server-initiated messages are not offered.
-            this.streamableSession(req);
+            this.streamableSession(req, endpoint);
             throw new McpHttpFailure(405, JSONRPC_INVALID_REQUEST, "this server offers no server-initiated stream", { allow: "POST, DELETE" });
         }
         if (method === "DELETE") {
             // Dify ends sessions with DELETE and expects 200 (streamable_client.py terminate_session).
-            const session = this.streamableSession(req);
+            const session = this.streamableSession(req, endpoint);
             this.sessions.delete(session.id);
             this.send(res, call, 200, {});
             return;
@@ -893,11 +982,11 @@ export class McpOAuthServer {
             if (headerValue(req, "mcp-session-id") !== undefined) {
                 throw new McpHttpFailure(400, JSONRPC_INVALID_REQUEST, "initialize must not carry an Mcp-Session-Id");
             }
-            session = { id: crypto.randomUUID(), transport: "streamable-http", initializeAnswered: false, initialized: false };
+            session = { id: crypto.randomUUID(), endpoint: endpoint.mcpPath, transport: "streamable-http", initializeAnswered: false, initialized: false };
             // Dify reads the id from the initialize answer only (streamable_client.py _maybe_extract_session_id_from_response).
             sessionHeaders["mcp-session-id"] = session.id;
         } else {
-            session = this.streamableSession(req);
+            session = this.streamableSession(req, endpoint);
         }
 
         const outcome = this.dispatch(session, message, call);
@@ -923,13 +1012,13 @@ export class McpOAuthServer {
 
     /** The session a non-initialize request names. The MCP spec's answers: 400 without the header, 404 for an
      *  unknown (or ended) session, which Dify reports as "Session terminated by server". */
-    private streamableSession(req: http.IncomingMessage): McpSession {
+    private streamableSession(req: http.IncomingMessage, endpoint: ResolvedEndpoint): McpSession {
         const id = headerValue(req, "mcp-session-id");
         if (id === undefined || id === "") {
             throw new McpHttpFailure(400, JSONRPC_INVALID_REQUEST, "Mcp-Session-Id header is required (send initialize first)");
         }
         const session = this.sessions.get(id);
-        if (!session || session.transport !== "streamable-http") {
+        if (!session || session.transport !== "streamable-http" || session.endpoint !== endpoint.mcpPath) {
             throw new McpHttpFailure(404, JSONRPC_INVALID_REQUEST, `session ${id} not found`);
         }
         return session;
@@ -946,34 +1035,34 @@ export class McpOAuthServer {
 
     // ----- MCP: HTTP+SSE (2024-11-05 transport) ------------------------------------------------------------------
 
-    private handleSseStream(req: http.IncomingMessage, method: string, res: http.ServerResponse, call: RecordedRequest): void {
+    private handleSseStream(req: http.IncomingMessage, method: string, res: http.ServerResponse, call: RecordedRequest, endpoint: ResolvedEndpoint): void {
         if (method !== "GET") {
             throw new McpHttpFailure(405, JSONRPC_INVALID_REQUEST, `method ${method} not allowed on the SSE endpoint`, { allow: "GET" });
         }
         // Dify's sse_client turns a 401 here into MCPAuthError, like the streamable transport.
-        this.authenticate(req, call, this.ssePath);
+        this.authenticate(req, call, endpoint.ssePath, endpoint);
         if (!acceptedTypes(req).includes("text/event-stream")) {
             throw new McpHttpFailure(406, JSONRPC_INVALID_REQUEST, "Accept must list text/event-stream");
         }
-        const session: McpSession = { id: crypto.randomUUID(), transport: "sse", initializeAnswered: false, initialized: false, stream: res };
+        const session: McpSession = { id: crypto.randomUUID(), endpoint: endpoint.mcpPath, transport: "sse", initializeAnswered: false, initialized: false, stream: res };
         this.sessions.set(session.id, session);
         call.status = 200;
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
         // Dify resolves the endpoint against the SSE URL and requires the same origin (sse_client.py
         // _handle_endpoint_event), and waits only 1 s for it (_wait_for_endpoint).
-        res.write(`event: endpoint\ndata: ${this.sseMessagePath}?sessionId=${session.id}\n\n`);
+        res.write(`event: endpoint\ndata: ${endpoint.messagePath}?sessionId=${session.id}\n\n`);
         res.on("close", () => this.sessions.delete(session.id));
     }
 
-    private handleSseMessage(req: http.IncomingMessage, method: string, url: URL, body: Buffer, res: http.ServerResponse, call: RecordedRequest): void {
+    private handleSseMessage(req: http.IncomingMessage, method: string, url: URL, body: Buffer, res: http.ServerResponse, call: RecordedRequest, endpoint: ResolvedEndpoint): void {
         if (method !== "POST") {
             throw new McpHttpFailure(405, JSONRPC_INVALID_REQUEST, `method ${method} not allowed on the message endpoint`, { allow: "POST" });
         }
-        this.authenticate(req, call, this.ssePath);
+        this.authenticate(req, call, endpoint.ssePath, endpoint);
         const id = url.searchParams.get("sessionId");
         if (!id) throw new McpHttpFailure(400, JSONRPC_INVALID_REQUEST, "sessionId query parameter is required");
         const session = this.sessions.get(id);
-        if (!session || session.transport !== "sse" || !session.stream) {
+        if (!session || session.transport !== "sse" || !session.stream || session.endpoint !== endpoint.mcpPath) {
             throw new McpHttpFailure(404, JSONRPC_INVALID_REQUEST, `session ${id} not found`);
         }
         if (mediaType(req) !== "application/json") {
@@ -1101,7 +1190,7 @@ export class McpOAuthServer {
 
     private handleAuthorizationServerMetadata(method: string, res: http.ServerResponse, call: RecordedRequest): void {
         this.requireMethod(method, ["GET"]);
-        const hasConfidentialClient = [...this.clients.values()].some((client) => client.clientSecret !== undefined);
+        const hasConfidentialClient = this.clientLookup !== undefined || [...this.clients.values()].some((client) => client.clientSecrets !== undefined);
         const metadata: JsonObject = {
             issuer: this.issuer,
             authorization_endpoint: this.authorizationEndpoint,
@@ -1131,7 +1220,7 @@ export class McpOAuthServer {
         // only for client/redirect problems; doing it for all makes a wrong client fail at the first step).
         const clientId = params.get("client_id");
         if (!clientId) throw new OAuthFailure(400, "invalid_request", "client_id is required");
-        const client = this.clients.get(clientId);
+        const client = this.findClient(clientId);
         if (!client) throw new OAuthFailure(400, "invalid_client", `unknown client_id ${clientId}`);
         const redirectUri = params.get("redirect_uri");
         if (!redirectUri) throw new OAuthFailure(400, "invalid_request", "redirect_uri is required");
@@ -1234,11 +1323,11 @@ export class McpOAuthServer {
             secret = colon < 0 ? "" : decodeURIComponent(decoded.slice(colon + 1));
         }
         if (!clientId) throw new OAuthFailure(401, "invalid_client", "client_id is required");
-        const client = this.clients.get(clientId);
+        const client = this.findClient(clientId);
         if (!client) throw new OAuthFailure(401, "invalid_client", `unknown client_id ${clientId}`);
-        if (client.clientSecret === undefined) {
+        if (client.clientSecrets === undefined) {
             if (secret !== null) throw new OAuthFailure(401, "invalid_client", `client ${clientId} is public and has no secret; do not send one`);
-        } else if (secret === null || secret !== client.clientSecret) {
+        } else if (secret === null || !client.clientSecrets.includes(secret)) {
             throw new OAuthFailure(401, "invalid_client", `client ${clientId} needs its client_secret`);
         }
         return client;

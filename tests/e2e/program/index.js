@@ -1,6 +1,7 @@
 // The end-to-end test program: the project's real dynamic resources, wired as the deployment wires them, against
-// the local Alibaba-like and Dify-like servers whose addresses come from stack config. Plain JavaScript requiring
-// the compiled classes in dist/, so the engine runs it without compiling TypeScript on every step.
+// Dify's real API server (through a recording proxy) and the local Alibaba-like API server, whose addresses come
+// from stack config (tests/e2e/e2e-stack.ts). Plain JavaScript requiring the compiled classes in dist/, so the
+// engine runs it without compiling TypeScript on every step.
 // Alibaba credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET in the environment of
 // `pulumi` (the providers use the default credential chain), never from config.
 "use strict";
@@ -16,7 +17,7 @@ const { DifyAgentApp } = require("../../../dist/dynamic-providers/dify-agent-app
 const config = new pulumi.Config();
 const alibabaEndpoint = config.require("alibabaEndpoint");
 const difyUrl = config.require("difyUrl");
-// Short waits: the local servers answer at once.
+// Short waits: the local servers answer within a second.
 const pollSeconds = config.getNumber("pollSeconds") ?? 0.1;
 
 // Stands in for DifyHost's readiness wait on the ECS instance (there is no instance here).
@@ -92,6 +93,9 @@ const agent = new DifyAgentApp(
 );
 
 module.exports = {
+    // What the smoke test (scripts/smoke.ts) reads: difyUrl, difyAdminEmail, difyAdminPassword, agentAppId.
+    difyUrl: admin.difyUrl,
+    difyAdminEmail: admin.email,
     oauthAppId: oauthApp.appId,
     mcpServerId: mcpServer.serverId,
     mcpServerUrl: mcpServer.mcpUrl,
