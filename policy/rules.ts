@@ -1,180 +1,526 @@
-// Guardrail policies for dify-mcp-stack. index.ts serves them as a CrossGuard policy pack; tests call the
-// pure checks and the policies' validateResource functions directly.
+// Guardrail policies for dify-mcp-stack. index.ts serves them as a CrossGuard policy pack; tests/policy feeds them
+// the resources the project's real components register (captured under Pulumi mocks), the way the policy SDK
+// calls them.
 //
 // Resources are matched by type token and read as plain property bags, so the pack needs neither
-// @pulumi/alicloud nor the project's dynamic providers' packages installed.
+// @pulumi/alicloud nor the project's dynamic providers' packages installed. The rules the project already has
+// are imported from its dependency-free modules rather than restated: CIDR parsing (components/input-rules.ts),
+// the config parser's limits and instance sizing (components/stack-config.ts), the Dify version order
+// (dynamic-providers/dify-version.ts).
+//
+// What the engine hands the pack: `validateResource` gets a resource's inputs after its provider's Check (for the
+// alicloud provider defaults such as policy "accept" are filled in; for the project's dynamic resources their own
+// `check` fills appType, scopes, …); `validateStack` gets every resource's outputs, with `propertyDependencies`
+// telling which resource a property's value came from. Values still unknown during a preview raise the SDK's
+// UnknownValueError, which it reports as an advisory "can't run during preview"; the stack policies below find
+// security groups and prefix lists through propertyDependencies so that they do not trip over the ids a first
+// preview cannot know.
 import type {
     EnforcementLevel,
+    Policies,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 } from "@pulumi/policy";
 
 // Re-exported so tests outside policy/ (whose node_modules is policy/node_modules) can name them.
-export type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-// The project's own ordering of Dify tags; the module has no dependencies, so the pack still loads on its own.
+export type {
+    Policies,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+} from "@pulumi/policy";
 import { compareDifyVersions, parseDifyVersion } from "../dynamic-providers/dify-version";
+import {
+    MIN_DIFY_VERSION as CONFIG_MIN_DIFY_VERSION,
+    MIN_MEMORY_GIB as CONFIG_MIN_MEMORY_GIB,
+    MIN_VCPUS,
+    instanceTypeSizeFromName,
+} from "../components/stack-config";
+import {
+    type AddressBlock,
+    type AddressFamily,
+    coverMostOfInternet,
+    isWorldWideBlock,
+    parseAddressBlock,
+    shareOfInternet,
+} from "./addresses";
 
 export const SECURITY_GROUP_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule";
+export const ECS_PREFIX_LIST = "alicloud:ecs/ecsPrefixList:EcsPrefixList";
 export const ECS_INSTANCE = "alicloud:ecs/instance:Instance";
-export const OSS_BUCKET = "alicloud:oss/bucket:Bucket";
-export const OSS_BUCKET_ACL = "alicloud:oss/bucketAcl:BucketAcl";
+/** The data disk DifyHost creates. */
+export const ECS_DISK = "alicloud:ecs/ecsDisk:EcsDisk";
+/** The provider's older disk resource (still in @pulumi/alicloud 3.108), same `encrypted` flag. */
+export const LEGACY_ECS_DISK = "alicloud:ecs/disk:Disk";
 /** A `pulumi.dynamic.Resource` registered without a module and type name has this type. */
 export const DYNAMIC_RESOURCE = "pulumi-nodejs:dynamic:Resource";
 /** The project's dynamic resources register as `pulumi-nodejs:dynamic/<module>:<Type>`. */
 export const NAMED_DYNAMIC_RESOURCE_PREFIX = "pulumi-nodejs:dynamic/";
+/** dynamic-providers/ram-oauth-app.ts registers the RAM OAuth app under this type. */
+export const RAM_OAUTH_APP = "pulumi-nodejs:dynamic/alibaba:RamOAuthApplication";
 
 export function isDynamicResource(type: string): boolean {
     return type === DYNAMIC_RESOURCE || type.startsWith(NAMED_DYNAMIC_RESOURCE_PREFIX);
 }
 
-export const MIN_VCPU = 2;
-export const MIN_MEMORY_GIB = 4;
-export const MIN_DIFY_VERSION = "1.8.0";
+export const MIN_VCPU = MIN_VCPUS;
+export const MIN_MEMORY_GIB = CONFIG_MIN_MEMORY_GIB;
+export const MIN_DIFY_VERSION = CONFIG_MIN_DIFY_VERSION;
 export const MCP_SCOPE = "/acs/mcp-server";
 export const OAUTH_PROTOCOL_VERSION = "2.1";
-/** Ports that may be reachable from anywhere: Dify's web entry points. */
+/**
+ * App types the OpenAPI MCP server accepts as its custom OAuth client (dynamic-providers/ram-oauth-app.ts
+ * RAM_OAUTH_APP_TYPES, restated: that module needs @pulumi/pulumi). ServerApp is a client-credentials app with no
+ * user sign-in.
+ */
+export const OAUTH_APP_TYPES: readonly string[] = ["WebApp", "NativeApp"];
+/** Ports that may be reachable from anywhere: Dify's web entry points, over TCP. */
 export const PUBLIC_PORTS: readonly number[] = [80, 443];
+export const HTTP_PORT = 80;
+export const HTTPS_PORT = 443;
+const SSH_PORT = 22;
 /** Tag the Dify bootstrap sets on the ECS instance. */
 export const DIFY_VERSION_TAG = "dify-version";
-/** Optional tags giving an instance's size when its type name is not in the table below. */
+/** Tags giving an instance's size from the region's answer (DifyHost sets them). */
 export const VCPU_TAG = "cpu-cores";
 export const MEMORY_TAG = "memory-gib";
 
-const WORLD_CIDRS = new Set(["0.0.0.0/0", "::/0"]);
-
 // ---------------------------------------------------------------------------------------------------------
-// Security group rules
+// Security group rules: how a rule is read
 
 export interface PortRange {
     from: number;
     to: number;
 }
 
-/** Parses an Alibaba `portRange` ("22/22", "1/65535"); a missing range or "-1/-1" means every port. */
+const ALL_PORTS: PortRange = { from: 1, to: 65535 };
+
+/**
+ * Parses an Alibaba `portRange` ("22/22", "1/65535"); unset, empty or "-1/-1" (the provider's default, "all
+ * ports" for protocol all) means every port. Anything else is undefined: the pack refuses what it cannot read.
+ */
 export function parsePortRange(portRange: string | undefined): PortRange | undefined {
-    if (portRange === undefined || portRange.trim() === "" || portRange.trim() === "-1/-1") {
-        return { from: 1, to: 65535 };
+    if (portRange === undefined || portRange === "" || portRange === "-1/-1") {
+        return ALL_PORTS;
     }
-    const match = /^(\d+)\/(\d+)$/.exec(portRange.trim());
+    const match = /^(\d{1,5})\/(\d{1,5})$/.exec(portRange);
     if (!match) {
         return undefined;
     }
-    return { from: Number(match[1]), to: Number(match[2]) };
+    const from = Math.max(1, Number(match[1]));
+    const to = Number(match[2]);
+    return to > 65535 || from > to ? undefined : { from, to };
 }
 
-/** The part of a SecurityGroupRule's inputs these policies read. */
+/** The part of a SecurityGroupRule's inputs these policies read (see alicloud.ecs.SecurityGroupRuleArgs). */
 export interface SecurityGroupRuleProps {
     type?: string;
     ipProtocol?: string;
     portRange?: string;
     cidrIp?: string;
     ipv6CidrIp?: string;
+    prefixListId?: string;
+    sourceSecurityGroupId?: string;
+    securityGroupId?: string;
     policy?: string;
 }
 
-/** True when the rule lets traffic in from any address. */
-export function opensToWorld(rule: SecurityGroupRuleProps): boolean {
-    if (rule.type !== "ingress" || (rule.policy ?? "accept") !== "accept") {
-        return false;
-    }
-    return WORLD_CIDRS.has(rule.cidrIp ?? "") || WORLD_CIDRS.has(rule.ipv6CidrIp ?? "");
+export type Transport = "tcp" | "udp";
+/** The provider's protocols (ipProtocol) and the port spaces each opens; ICMP, ICMPv6 and GRE have no ports. */
+const PROTOCOL_TRANSPORTS: Readonly<Record<string, readonly Transport[]>> = {
+    tcp: ["tcp"],
+    udp: ["udp"],
+    all: ["tcp", "udp"],
+    icmp: [],
+    icmpv6: [],
+    gre: [],
+};
+
+/** A rule's source field as written, and the block it names (undefined when it cannot be read). */
+export interface RuleSource {
+    field: "cidrIp" | "ipv6CidrIp";
+    text: string;
+    block?: AddressBlock;
 }
 
-/** Port-carrying protocols; ICMP and GRE have no ports to expose. */
-function carriesPorts(ipProtocol: string | undefined): boolean {
-    return ipProtocol === "tcp" || ipProtocol === "udp" || ipProtocol === "all";
+/** A security group rule as the policies understand it. */
+export interface ReadRule {
+    /** Ingress with policy accept: the only rules that open anything. */
+    opensIngress: boolean;
+    protocol: string;
+    /** Port spaces the rule opens; an unknown protocol counts as both (the provider rejects it anyway). */
+    transports: readonly Transport[];
+    portRangeText: string;
+    /** Undefined when `portRange` cannot be read. */
+    ports?: PortRange;
+    /** The CIDR sources (cidrIp, ipv6CidrIp): in either field either family is read, so "::/0" in cidrIp counts. */
+    sources: RuleSource[];
+    /** Properties whose values are unknown (a preview); only a guarded read reports them instead of throwing. */
+    unknown: string[];
+}
+
+function lower(value: unknown): string {
+    return typeof value === "string" ? value.toLowerCase() : "";
+}
+
+function text(value: unknown): string | undefined {
+    return value === undefined || value === null || value === "" ? undefined : String(value);
+}
+
+/**
+ * Reads a rule's props. Case is ignored in type/protocol/policy; a missing policy is the provider's "accept".
+ * `guarded`: a value still unknown in a preview (the SDK's props throw UnknownValueError when read) is listed in
+ * `unknown` instead of aborting the whole stack policy.
+ */
+export function readRule(props: SecurityGroupRuleProps, guarded = false): ReadRule {
+    const unknown: string[] = [];
+    const read = (key: keyof SecurityGroupRuleProps): unknown => {
+        if (!guarded) {
+            return props[key];
+        }
+        try {
+            return props[key];
+        } catch {
+            unknown.push(key);
+            return undefined;
+        }
+    };
+    const protocol = lower(read("ipProtocol"));
+    const portRange = read("portRange") as string | undefined;
+    const sources: RuleSource[] = [];
+    for (const field of ["cidrIp", "ipv6CidrIp"] as const) {
+        const value = text(read(field));
+        if (value !== undefined) {
+            sources.push({ field, text: value, block: parseAddressBlock(value) });
+        }
+    }
+    // Anything but egress is treated as ingress, anything but drop as accept: fail closed.
+    const opensIngress = lower(read("type")) !== "egress" && lower(read("policy")) !== "drop";
+    return {
+        opensIngress,
+        protocol,
+        transports: isKnownProtocol(protocol) ? PROTOCOL_TRANSPORTS[protocol] : ["tcp", "udp"],
+        portRangeText: portRange ?? "-1/-1",
+        ports: parsePortRange(portRange),
+        sources,
+        unknown,
+    };
+}
+
+function isKnownProtocol(protocol: string): boolean {
+    return Object.hasOwn(PROTOCOL_TRANSPORTS, protocol);
+}
+
+/**
+ * True when a rule's source is a prefix list: the provider uses `prefixListId` only when none of cidrIp,
+ * ipv6CidrIp and sourceSecurityGroupId is set. (A sourceSecurityGroupId still unknown in a preview is a group.)
+ */
+function usesPrefixList(props: SecurityGroupRuleProps, rule: ReadRule): boolean {
+    if (rule.sources.length > 0 || !("prefixListId" in props)) {
+        return false;
+    }
+    try {
+        return text(props.sourceSecurityGroupId) === undefined;
+    } catch {
+        return false;
+    }
+}
+
+function covers(range: PortRange, port: number): boolean {
+    return range.from <= port && port <= range.to;
+}
+
+/** The rule's sources that on their own open more than the single-block share of the internet. */
+function worldWideSources(rule: ReadRule): RuleSource[] {
+    return rule.sources.filter((source) => source.block !== undefined && isWorldWideBlock(source.block));
+}
+
+function describeSources(sources: readonly RuleSource[]): string {
+    return sources.map((source) => `${source.field} ${source.text}`).join(" and ");
+}
+
+/** Returns why the rule cannot be checked (a port range or source the pack cannot read), or undefined. */
+export function checkRuleReadable(props: SecurityGroupRuleProps): string | undefined {
+    const rule = readRule(props);
+    if (!rule.opensIngress) {
+        return undefined;
+    }
+    const problems: string[] = [];
+    if (!isKnownProtocol(rule.protocol)) {
+        problems.push(`ipProtocol "${props.ipProtocol}" is not one of ${Object.keys(PROTOCOL_TRANSPORTS).join(", ")}`);
+    }
+    if (rule.ports === undefined) {
+        problems.push(`portRange "${props.portRange}" cannot be parsed; use "from/to", e.g. "443/443", or "-1/-1" for all`);
+    }
+    for (const source of rule.sources.filter((s) => s.block === undefined)) {
+        problems.push(`${source.field} "${source.text}" cannot be parsed; write an IPv4 block in decimal (203.0.113.0/24) or an IPv6 block (2001:db8::/32)`);
+    }
+    return problems.length === 0 ? undefined : `ingress rule cannot be checked: ${problems.join("; ")}`;
 }
 
 /** Returns why the rule exposes SSH to the world, or undefined when it does not. */
-export function checkSshExposure(rule: SecurityGroupRuleProps): string | undefined {
-    if (!opensToWorld(rule) || !(rule.ipProtocol === "tcp" || rule.ipProtocol === "all")) {
+export function checkSshExposure(props: SecurityGroupRuleProps): string | undefined {
+    const rule = readRule(props);
+    const world = worldWideSources(rule);
+    if (!rule.opensIngress || world.length === 0 || !rule.transports.includes("tcp") || rule.ports === undefined) {
         return undefined;
     }
-    const range = parsePortRange(rule.portRange);
-    if (range === undefined) {
-        return `portRange "${rule.portRange}" cannot be parsed; use "from/to", e.g. "443/443"`;
+    if (!covers(rule.ports, SSH_PORT)) {
+        return undefined;
     }
-    if (range.from <= 22 && 22 <= range.to) {
-        const source = WORLD_CIDRS.has(rule.cidrIp ?? "") ? rule.cidrIp : rule.ipv6CidrIp;
-        return `ingress ${rule.ipProtocol} ${rule.portRange ?? "(all ports)"} from ${source} opens SSH (port 22) to the ` +
-            "internet; restrict cidrIp to your admin network or use Cloud Assistant / a bastion instead";
-    }
-    return undefined;
+    return `ingress ${rule.protocol} ${rule.portRangeText} from ${describeSources(world)} opens SSH (port 22) to the ` +
+        "internet; restrict the source to your admin network (adminCidr) or use Cloud Assistant / a bastion instead";
 }
 
-/** Returns why the rule opens a non-web port to the world, or undefined when it does not. */
-export function checkWorldOpenPorts(rule: SecurityGroupRuleProps): string | undefined {
-    if (!opensToWorld(rule) || !carriesPorts(rule.ipProtocol)) {
+/** Returns why the rule opens a port other than TCP 80/443 to the world, or undefined when it does not. */
+export function checkWorldOpenPorts(props: SecurityGroupRuleProps): string | undefined {
+    const rule = readRule(props);
+    const world = worldWideSources(rule);
+    if (!rule.opensIngress || world.length === 0 || rule.transports.length === 0 || rule.ports === undefined) {
         return undefined;
     }
-    const range = parsePortRange(rule.portRange);
-    if (range === undefined) {
-        return `portRange "${rule.portRange}" cannot be parsed; use "from/to", e.g. "443/443"`;
-    }
-    const onlyWebPorts = range.from === range.to && PUBLIC_PORTS.includes(range.from);
-    if (onlyWebPorts) {
+    const onlyWebPort = rule.protocol === "tcp" && rule.ports.from === rule.ports.to && PUBLIC_PORTS.includes(rule.ports.from);
+    if (onlyWebPort) {
         return undefined;
     }
-    const source = WORLD_CIDRS.has(rule.cidrIp ?? "") ? rule.cidrIp : rule.ipv6CidrIp;
-    return `ingress ${rule.ipProtocol} ${rule.portRange ?? "(all ports)"} from ${source} opens ports other than ` +
-        `${PUBLIC_PORTS.join("/")} to the internet; only single-port rules for ${PUBLIC_PORTS.join(" or ")} may use ` +
-        `${source}`;
+    return `ingress ${rule.protocol} ${rule.portRangeText} from ${describeSources(world)} opens ports other than ` +
+        `TCP ${PUBLIC_PORTS.join("/")} to the internet; only single-port TCP rules for ${PUBLIC_PORTS.join(" or ")} may ` +
+        "have a source that wide";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Security group rules across the stack (stack policies)
+
+/** One rule, read for the stack-wide checks, with the security group it belongs to. */
+interface StackRule {
+    resource: PolicyResource;
+    rule: ReadRule;
+    group: string;
+    groupLabel: string;
+    /** Every block the rule admits (its own sources and, for a prefix-list rule, the list's entries). */
+    blocks: AddressBlock[];
+    /** The blocks the per-rule policies do not already report (not world-wide on their own, or from a prefix list). */
+    unreportedBlocks: AddressBlock[];
+}
+
+/** The resources a property's value came from, when they are in the stack. */
+function dependenciesOf(resource: PolicyResource, property: string): PolicyResource[] {
+    return resource.propertyDependencies?.[property] ?? [];
+}
+
+/**
+ * The security group a rule belongs to: the group resource its securityGroupId came from (known even in a first
+ * preview, when the id is not), or else the id itself (a group outside the stack).
+ */
+function securityGroupOf(resource: PolicyResource): { key: string; label: string } {
+    const groups = dependenciesOf(resource, "securityGroupId");
+    if (groups.length > 0) {
+        return { key: groups.map((group) => group.urn).join(","), label: groups.map((group) => group.name).join(",") };
+    }
+    let id = "(unknown)";
+    try {
+        id = String(resource.props.securityGroupId ?? "(none)");
+    } catch {
+        // still unknown in a preview and not from a resource of this stack: all such rules form one group
+    }
+    return { key: `id:${id}`, label: id };
+}
+
+/** Reads every ingress rule of the stack; a rule whose prefix list is not in the stack is reported and skipped. */
+function stackRules(args: StackValidationArgs, reportViolation?: ReportViolation): StackRule[] {
+    const rules: StackRule[] = [];
+    for (const resource of args.resources) {
+        if (resource.type !== SECURITY_GROUP_RULE) {
+            continue;
+        }
+        const rule = readRule(resource.props as SecurityGroupRuleProps, true);
+        // Unknown sources or ports (a preview) are the per-rule policies' to report, as the SDK's advisory.
+        if (rule.unknown.length > 0 || !rule.opensIngress || rule.ports === undefined || rule.transports.length === 0) {
+            continue;
+        }
+        const own = rule.sources.flatMap((source) => (source.block === undefined ? [] : [source.block]));
+        const listed: AddressBlock[] = [];
+        if (usesPrefixList(resource.props as SecurityGroupRuleProps, rule)) {
+            const lists = dependenciesOf(resource, "prefixListId").filter((list) => list.type === ECS_PREFIX_LIST);
+            if (lists.length === 0) {
+                let listId = "(unknown)";
+                try {
+                    listId = String(resource.props.prefixListId);
+                } catch {
+                    // still unknown in a preview, and not from a resource of this stack
+                }
+                reportViolation?.(
+                    `ingress rule ${resource.name} admits prefix list ${listId}, which is not ` +
+                        "declared in this stack, so the pack cannot see who it lets in; use cidrIp, or an alicloud.ecs.EcsPrefixList of this stack",
+                    resource.urn,
+                );
+                continue;
+            }
+            for (const list of lists) {
+                const entries = Array.isArray(list.props.entries) ? (list.props.entries as Array<{ cidr?: unknown }>) : [];
+                for (const entry of entries) {
+                    const cidr = text(entry?.cidr);
+                    const parsed = cidr === undefined ? undefined : parseAddressBlock(cidr);
+                    if (parsed !== undefined) {
+                        listed.push({ ...parsed, text: `${cidr} (prefix list ${list.name})` });
+                    } else {
+                        reportViolation?.(`prefix list ${list.name} has an entry "${cidr}" the pack cannot parse`, list.urn);
+                    }
+                }
+            }
+        }
+        const { key, label } = securityGroupOf(resource);
+        rules.push({
+            resource,
+            rule,
+            group: key,
+            groupLabel: label,
+            blocks: [...own, ...listed],
+            unreportedBlocks: [...own.filter((b) => !isWorldWideBlock(b)), ...listed],
+        });
+    }
+    return rules;
+}
+
+/** Port intervals on which the set of rules covering a port stays the same (exempt ports get intervals of their own). */
+function portIntervals(rules: readonly StackRule[], splitAt: readonly number[]): PortRange[] {
+    const cuts = new Set<number>([1, 65536]);
+    for (const { rule } of rules) {
+        cuts.add(rule.ports!.from);
+        cuts.add(rule.ports!.to + 1);
+    }
+    for (const port of splitAt) {
+        cuts.add(port);
+        cuts.add(port + 1);
+    }
+    const sorted = [...cuts].filter((p) => p >= 1 && p <= 65536).sort((a, b) => a - b);
+    return sorted.slice(0, -1).map((from, i) => ({ from, to: sorted[i + 1] - 1 }));
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+    const groups = new Map<string, T[]>();
+    for (const item of items) {
+        groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+    }
+    return groups;
+}
+
+const FAMILIES: readonly AddressFamily[] = ["ipv4", "ipv6"];
+
+function portsText(range: PortRange): string {
+    return range.from === range.to ? `${range.from}` : `${range.from}-${range.to}`;
+}
+
+function namesOf(rules: readonly StackRule[]): string {
+    const names = rules.map((r) => r.resource.name);
+    return names.length <= 4 ? names.join(", ") : `${names.slice(0, 4).join(", ")} and ${names.length - 4} more`;
+}
+
+/**
+ * Finds ports that several rules of one security group together open to most of the internet (at least half of
+ * IPv4, or of IPv6's global unicast space), through blocks no single-rule policy reports: 0.0.0.0/8 + 1.0.0.0/8 +
+ * … up to 128 blocks, a prefix list holding 0.0.0.0/0 or a pair of /1s, and so on. TCP 80 and 443 are exempt.
+ */
+export function checkWorldOpenAcrossRules(args: StackValidationArgs, reportViolation: ReportViolation): void {
+    for (const [, rules] of groupBy(stackRules(args, reportViolation), (r) => r.group)) {
+        for (const transport of ["tcp", "udp"] as const) {
+            const applicable = rules.filter((r) => r.rule.transports.includes(transport));
+            let previous: { range: PortRange; rules: StackRule[]; family: AddressFamily } | undefined;
+            const flush = () => {
+                if (previous !== undefined) {
+                    const blocks = previous.rules.flatMap((r) => r.unreportedBlocks);
+                    const ssh = covers(previous.range, SSH_PORT) ? " (SSH)" : "";
+                    reportViolation(
+                        `${previous.rules.length} ingress rule(s) of security group ${previous.rules[0].groupLabel} (${namesOf(previous.rules)}) ` +
+                            `together open ${transport.toUpperCase()} ${portsText(previous.range)}${ssh} to ` +
+                            `${shareOfInternet(blocks, previous.family)} of the ${previous.family === "ipv4" ? "IPv4" : "IPv6"} internet ` +
+                            `(${blocks.map((b) => b.text).slice(0, 6).join(", ")}${blocks.length > 6 ? ", …" : ""}); only TCP ` +
+                            `${PUBLIC_PORTS.join("/")} may be open that widely`,
+                        previous.rules[0].resource.urn,
+                    );
+                    previous = undefined;
+                }
+            };
+            for (const range of portIntervals(applicable, transport === "tcp" ? PUBLIC_PORTS : [])) {
+                if (transport === "tcp" && range.from === range.to && PUBLIC_PORTS.includes(range.from)) {
+                    flush();
+                    continue;
+                }
+                const active = applicable.filter((r) => covers(r.rule.ports!, range.from) && r.unreportedBlocks.length > 0);
+                const family = FAMILIES.find((f) => coverMostOfInternet(active.flatMap((r) => r.unreportedBlocks), f));
+                if (family === undefined) {
+                    flush();
+                    continue;
+                }
+                const contributing = active.filter((r) => r.unreportedBlocks.some((b) => b.family === family));
+                const same = previous !== undefined && previous.family === family && previous.range.to + 1 === range.from &&
+                    previous.rules.length === contributing.length && previous.rules.every((r, i) => r === contributing[i]);
+                if (same) {
+                    previous!.range = { from: previous!.range.from, to: range.to };
+                } else {
+                    flush();
+                    previous = { range, rules: contributing, family };
+                }
+            }
+            flush();
+        }
+    }
+}
+
+/** True when the rules (all of one group) admit most of the internet, in either family, on TCP `port`. */
+function worldOpenOnTcp(rules: readonly StackRule[], port: number): StackRule[] {
+    const open = rules.filter((r) => r.rule.transports.includes("tcp") && covers(r.rule.ports!, port));
+    const blocks = open.flatMap((r) => r.blocks);
+    const wide = blocks.some(isWorldWideBlock) || FAMILIES.some((family) => coverMostOfInternet(blocks, family));
+    return wide ? open.filter((r) => r.blocks.length > 0) : [];
+}
+
+/**
+ * Finds security groups that let the internet reach port 80 but not 443: DifySecurityGroup opens 443 only when
+ * the stack has a domain (and so HTTPS with Let's Encrypt); without it, Dify's console, its sign-in and the
+ * MCP OAuth callback travel as plain HTTP.
+ */
+export function checkHttpWithoutHttps(args: StackValidationArgs, reportViolation: ReportViolation): void {
+    for (const [, rules] of groupBy(stackRules(args), (r) => r.group)) {
+        const http = worldOpenOnTcp(rules, HTTP_PORT);
+        if (http.length === 0 || worldOpenOnTcp(rules, HTTPS_PORT).length > 0) {
+            continue;
+        }
+        reportViolation(
+            `security group ${http[0].groupLabel} lets the internet reach port ${HTTP_PORT} (${namesOf(http)}) but not ` +
+                `${HTTPS_PORT}: Dify's console, sign-in and OAuth callback go over plain HTTP. Set dify-mcp-stack:domain and ` +
+                "certEmail (HTTPS with Let's Encrypt, which opens 443), or narrow allowedCidrs to your own networks",
+            http[0].resource.urn,
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // ECS instance size
-
-/** GiB of memory per vCPU for the ECS families whose type names do not spell it out (ecs.<family>.<size>). */
-const MEMORY_PER_VCPU_BY_FAMILY: Readonly<Record<string, number>> = {
-    ic5: 1,
-    c5: 2, c6: 2, c6a: 2, c6e: 2, c6t: 2, c7: 2, c7a: 2, c7t: 2, c7se: 2, c8i: 2, c8a: 2, c8y: 2, c8ae: 2, c9i: 2,
-    c9a: 2, hfc5: 2, hfc6: 2, hfc7: 2, hfc8i: 2, sn1: 2, sn1ne: 2, n4: 2,
-    g5: 4, g5ne: 4, g6: 4, g6a: 4, g6e: 4, g6t: 4, g7: 4, g7a: 4, g7t: 4, g7se: 4, g8i: 4, g8a: 4, g8y: 4, g8ae: 4,
-    g9i: 4, g9a: 4, hfg5: 4, hfg6: 4, hfg7: 4, hfg8i: 4, sn2: 4, sn2ne: 4, mn4: 4,
-    r5: 8, r6: 8, r6a: 8, r6e: 8, r7: 8, r7a: 8, r7t: 8, r7se: 8, r8i: 8, r8a: 8, r8y: 8, r8ae: 8, r9i: 8, r9a: 8,
-    hfr6: 8, hfr7: 8, hfr8i: 8, se1: 8, se1ne: 8,
-};
 
 export interface InstanceSize {
     vcpu: number;
     memoryGib: number;
 }
 
-function vcpusOfSize(size: string): number | undefined {
-    if (size === "small") return 1;
-    if (size === "large") return 2;
-    if (size === "xlarge") return 4;
-    const multiple = /^(\d+)xlarge$/.exec(size);
-    return multiple ? 4 * Number(multiple[1]) : undefined;
-}
-
-/**
- * Size of an ECS instance type from its name, or undefined when the name is not understood.
- * Handles `ecs.<family>.<size>` for the families in the table and the families that spell the
- * CPU:memory ratio in the name (`ecs.u1-c1m2.large`, `ecs.t6-c1m1.large`, `ecs.e-c1m4.xlarge`, `ecs.t5-lc1m2.small`).
- */
+/** Size of an ECS instance type from its name (the config parser's reading), or undefined when it cannot tell. */
 export function instanceTypeSize(instanceType: string): InstanceSize | undefined {
-    const match = /^ecs\.([a-z0-9]+)(?:-l?c(\d+)m(\d+))?\.([a-z0-9]+)$/.exec(instanceType.trim().toLowerCase());
-    if (!match) {
-        return undefined;
-    }
-    const [, family, cpuPart, memoryPart, size] = match;
-    const vcpu = vcpusOfSize(size);
-    if (vcpu === undefined) {
-        return undefined;
-    }
-    if (cpuPart !== undefined && memoryPart !== undefined) {
-        return { vcpu, memoryGib: (vcpu * Number(memoryPart)) / Number(cpuPart) };
-    }
-    const perVcpu = MEMORY_PER_VCPU_BY_FAMILY[family];
-    return perVcpu === undefined ? undefined : { vcpu, memoryGib: vcpu * perVcpu };
+    const size = instanceTypeSizeFromName(instanceType.trim().toLowerCase());
+    return size === undefined ? undefined : { vcpu: size.vcpus, memoryGib: size.memoryGib };
 }
 
 /** The part of an ECS Instance's inputs these policies read. */
 export interface InstanceProps {
     instanceType?: string;
     tags?: Record<string, string>;
+    dataDisks?: Array<{ encrypted?: boolean | string; name?: string }>;
 }
 
 /** Returns why the instance is too small (or cannot be sized), or undefined when it is large enough. */
@@ -189,9 +535,9 @@ export function checkInstanceSize(instance: InstanceProps): string | undefined {
         const vcpu = Number(instance.tags?.[VCPU_TAG]);
         const memoryGib = Number(instance.tags?.[MEMORY_TAG]);
         if (!(vcpu > 0 && memoryGib > 0)) {
-            return `instance type ${instanceType} is not in the policy's size table; either pick a listed family ` +
-                `(c/g/r 5-9 generations, u1/e/t5/t6 with -cXmY names) or tag the instance with "${VCPU_TAG}" and ` +
-                `"${MEMORY_TAG}" from alicloud.ecs.getInstanceTypes (cpuCoreCount, memorySize)`;
+            return `instance type ${instanceType} cannot be sized from its name (c/g/r families, -c1mN names) and the ` +
+                `instance has no "${VCPU_TAG}"/"${MEMORY_TAG}" tags; DifyHost sets them from alicloud.ecs.getInstanceTypes ` +
+                "(cpuCoreCount, memorySize)";
         }
         size = { vcpu, memoryGib };
         source = `instance type ${instanceType} (size from tags ${VCPU_TAG}/${MEMORY_TAG})`;
@@ -232,6 +578,87 @@ export function checkDifyVersion(instance: InstanceProps): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Disks
+//
+// A disk's encryption is fixed when it is created; changing `encrypted` replaces the disk with a new, empty one.
+// DifyHost therefore creates its data disk encrypted and pins the flag with `ignoreChanges: ["encrypted",
+// "kmsKeyId"]`, keeping a disk that predates encryption. The engine resets ignored inputs to their old values
+// before Check and analysis, so for such a kept disk the pack sees no `encrypted` at all. Blocking it would
+// leave the stack no way forward but losing Dify's data; it is reported as advisory instead (from the disk's
+// actual state, by a stack policy), and every other disk must be created encrypted.
+
+export const DISK_TYPES: readonly string[] = [ECS_DISK, LEGACY_ECS_DISK];
+
+function isEncrypted(value: unknown): boolean {
+    return value === true || value === "true";
+}
+
+/** True when the resource pins its encryption with ignoreChanges: its inputs are what the disk was created with. */
+export function encryptionPinned(opts: { ignoreChanges?: readonly string[] } | undefined): boolean {
+    return (opts?.ignoreChanges ?? []).includes("encrypted");
+}
+
+/** Returns why a disk (EcsDisk or the legacy Disk) is not encrypted, or undefined when it is. */
+export function checkDiskEncrypted(props: { encrypted?: unknown; kmsKeyId?: unknown }): string | undefined {
+    if (isEncrypted(props.encrypted)) {
+        return undefined;
+    }
+    return `the disk is not encrypted (encrypted is ${props.encrypted === undefined ? "not set" : JSON.stringify(props.encrypted)}); ` +
+        "Dify's volumes and generated secrets live on it: create it with encrypted: true (optionally kmsKeyId for your " +
+        "own KMS key; DifyHost does unless dify-mcp-stack:encryptDataDisk is false)";
+}
+
+/** The resource check: a disk that pins `encrypted` and has none in its inputs predates encryption (see above). */
+function validateDiskEncrypted(args: ResourceValidationArgs, reportViolation: ReportViolation): void {
+    if (!DISK_TYPES.includes(args.type) || (encryptionPinned(args.opts) && !("encrypted" in args.props))) {
+        return;
+    }
+    const message = checkDiskEncrypted(args.props);
+    if (message !== undefined) {
+        reportViolation(message);
+    }
+}
+
+/**
+ * Reports disks kept unencrypted: pinned by ignoreChanges, existing (their state, read from the cloud, has a
+ * createTime) and not encrypted in that state. A disk still to be created is data-disk-encrypted's to judge.
+ */
+export function checkKeptUnencryptedDisks(args: StackValidationArgs, reportViolation: ReportViolation): void {
+    for (const disk of args.resources) {
+        if (!DISK_TYPES.includes(disk.type) || !encryptionPinned(disk.opts)) {
+            continue;
+        }
+        let encrypted: unknown;
+        let createTime: unknown;
+        try {
+            createTime = disk.props.createTime;
+            encrypted = disk.props.encrypted;
+        } catch {
+            continue; // unknown in a preview: the disk does not exist yet
+        }
+        if (text(createTime) !== undefined && !isEncrypted(encrypted)) {
+            reportViolation(
+                `data disk ${disk.name} is not encrypted and is kept as it is: its encryption was fixed when it was created ` +
+                    "(it predates encrypted data disks), and re-creating it would lose Dify's data. To encrypt Dify's data, move " +
+                    "it to a disk created from an encrypted copy of a snapshot of this one",
+                disk.urn,
+            );
+        }
+    }
+}
+
+/** Returns why an instance's inline data disks are not all encrypted, or undefined. */
+export function checkInstanceDataDisks(instance: InstanceProps): string | undefined {
+    const disks = Array.isArray(instance.dataDisks) ? instance.dataDisks : [];
+    const plain = disks.map((disk, i) => ({ disk, i })).filter(({ disk }) => !isEncrypted(disk?.encrypted));
+    if (plain.length === 0) {
+        return undefined;
+    }
+    return `inline data disk(s) ${plain.map(({ disk, i }) => disk?.name ?? `#${i}`).join(", ")} are not encrypted; set ` +
+        "encrypted: true on each entry of dataDisks";
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // RAM OAuth application (a dynamic resource)
 
 /** The properties of the RAM OAuth app dynamic resource these policies read. */
@@ -242,11 +669,13 @@ export interface OAuthAppProps {
 }
 
 /**
- * The RAM OAuth app is the dynamic resource whose properties include `protocolVersion`, `scopes` and `appType`
- * (told by its properties, so an app registered under another type name is still checked).
+ * The RAM OAuth app: the dynamic resource registered under the project's type token, or any dynamic resource
+ * with the app's own properties (`protocolVersion`, and `appType` or `scopes`), so a copy registered under
+ * another type name is still checked.
  */
 export function isOAuthApp(type: string, props: Record<string, unknown>): boolean {
-    return isDynamicResource(type) && "protocolVersion" in props && "scopes" in props && "appType" in props;
+    return type === RAM_OAUTH_APP ||
+        (isDynamicResource(type) && "protocolVersion" in props && ("appType" in props || "scopes" in props));
 }
 
 /** Returns why the OAuth app cannot serve the MCP server, or undefined when it can. */
@@ -262,17 +691,14 @@ export function checkOAuthApp(app: OAuthAppProps): string | undefined {
     return problems.length === 0 ? undefined : problems.join("; ");
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// OSS buckets
-
-const PUBLIC_ACLS = new Set(["public-read", "public-read-write"]);
-
-/** Returns why the bucket (or bucket ACL resource) is public, or undefined when it is not. */
-export function checkBucketAcl(acl: string | undefined): string | undefined {
-    if (acl !== undefined && PUBLIC_ACLS.has(acl)) {
-        return `acl "${acl}" makes the bucket readable by anyone; use "private" and signed URLs`;
+/** Returns why the OAuth app's type is not one a person signs in with, or undefined when it is. */
+export function checkOAuthAppType(app: OAuthAppProps): string | undefined {
+    if (app.appType !== undefined && OAUTH_APP_TYPES.includes(app.appType)) {
+        return undefined;
     }
-    return undefined;
+    const shown = app.appType === undefined ? "not set" : `"${app.appType}"`;
+    return `appType is ${shown}; must be ${OAUTH_APP_TYPES.join(" or ")}: the OpenAPI MCP server only accepts apps a ` +
+        "person signs in to (a ServerApp has no user sign-in and is rejected as the MCP server's OAuth client)";
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -280,9 +706,9 @@ export function checkBucketAcl(acl: string | undefined): string | undefined {
 
 const enforcementLevel: EnforcementLevel = "mandatory";
 
-function onType(type: string, check: (props: Record<string, unknown>) => string | undefined) {
+function onTypes(types: readonly string[], check: (props: Record<string, unknown>) => string | undefined) {
     return (args: ResourceValidationArgs, reportViolation: ReportViolation): void => {
-        if (args.type !== type) {
+        if (!types.includes(args.type)) {
             return;
         }
         const message = check(args.props);
@@ -292,64 +718,114 @@ function onType(type: string, check: (props: Record<string, unknown>) => string 
     };
 }
 
+export const securityGroupRuleReadable: ResourceValidationPolicy = {
+    name: "security-group-rule-readable",
+    description: "Every ingress rule's protocol, port range and CIDR sources must be in a form the pack can check.",
+    enforcementLevel,
+    validateResource: onTypes([SECURITY_GROUP_RULE], (props) => checkRuleReadable(props as SecurityGroupRuleProps)),
+};
+
 export const sshNotOpenToWorld: ResourceValidationPolicy = {
     name: "ssh-not-open-to-world",
-    description: "No security group rule may open SSH (port 22) to 0.0.0.0/0 or ::/0.",
+    description: "No security group rule may open SSH (port 22) to the internet: a source shorter than IPv4 /8 " +
+        "(0.0.0.0/0, 0.0.0.0/1, …) or covering more than a /11 of IPv6's 2000::/3 (::/0, ::/1, 2000::/3, …).",
     enforcementLevel,
-    validateResource: onType(SECURITY_GROUP_RULE, (props) => checkSshExposure(props as SecurityGroupRuleProps)),
+    validateResource: onTypes([SECURITY_GROUP_RULE], (props) => checkSshExposure(props as SecurityGroupRuleProps)),
 };
 
 export const onlyWebPortsOpenToWorld: ResourceValidationPolicy = {
     name: "only-web-ports-open-to-world",
-    description: "Only ports 80 and 443 may be reachable from 0.0.0.0/0 or ::/0.",
+    description: "Only TCP 80 and 443 may be reachable from a source as wide as the internet (IPv4 shorter than /8, " +
+        "IPv6 wider than a /11 of 2000::/3), one port per rule.",
     enforcementLevel,
-    validateResource: onType(SECURITY_GROUP_RULE, (props) => checkWorldOpenPorts(props as SecurityGroupRuleProps)),
+    validateResource: onTypes([SECURITY_GROUP_RULE], (props) => checkWorldOpenPorts(props as SecurityGroupRuleProps)),
+};
+
+export const noWorldOpenAcrossRules: StackValidationPolicy = {
+    name: "no-world-open-across-rules",
+    description: "The ingress rules of one security group may not together open a port other than TCP 80/443 to at " +
+        "least half of the internet (2^31 IPv4 addresses, or half of IPv6's 2000::/3), whether through many blocks " +
+        "or an alicloud.ecs.EcsPrefixList; a prefix list from outside the stack cannot be checked and is refused.",
+    enforcementLevel,
+    validateStack: checkWorldOpenAcrossRules,
+};
+
+export const httpNeedsHttps: StackValidationPolicy = {
+    name: "http-needs-https",
+    description: "A security group that lets the internet reach port 80 must let it reach 443 too (HTTPS: a domain " +
+        "with Let's Encrypt). Advisory, since an IP-only stack without a domain is a supported setup; raise it to " +
+        "mandatory with --policy-pack-config.",
+    enforcementLevel: "advisory",
+    validateStack: checkHttpWithoutHttps,
+};
+
+export const dataDiskEncrypted: ResourceValidationPolicy = {
+    name: "data-disk-encrypted",
+    description: "ECS data disks (alicloud.ecs.EcsDisk, the legacy alicloud.ecs.Disk, and an instance's inline " +
+        "dataDisks) must be created with encrypted: true. A disk that pins `encrypted` with ignoreChanges and predates " +
+        "it is left to data-disk-kept-unencrypted.",
+    enforcementLevel,
+    validateResource: [validateDiskEncrypted, onTypes([ECS_INSTANCE], (props) => checkInstanceDataDisks(props as InstanceProps))],
+};
+
+export const dataDiskKeptUnencrypted: StackValidationPolicy = {
+    name: "data-disk-kept-unencrypted",
+    description: "Advisory: an existing data disk created before encryption and kept (its `encrypted` pinned by " +
+        "ignoreChanges, as DifyHost does) is still unencrypted.",
+    enforcementLevel: "advisory",
+    validateStack: checkKeptUnencryptedDisks,
 };
 
 export const instanceMinimumSize: ResourceValidationPolicy = {
     name: "instance-minimum-size",
     description: `ECS instances need at least ${MIN_VCPU} vCPU and ${MIN_MEMORY_GIB} GiB of memory to run Dify.`,
     enforcementLevel,
-    validateResource: onType(ECS_INSTANCE, (props) => checkInstanceSize(props as InstanceProps)),
+    validateResource: onTypes([ECS_INSTANCE], (props) => checkInstanceSize(props as InstanceProps)),
 };
 
 export const difyVersionMinimum: ResourceValidationPolicy = {
     name: "dify-version-minimum",
     description: `The ECS instance's "${DIFY_VERSION_TAG}" tag must name Dify ${MIN_DIFY_VERSION} or later.`,
     enforcementLevel,
-    validateResource: onType(ECS_INSTANCE, (props) => checkDifyVersion(props as InstanceProps)),
+    validateResource: onTypes([ECS_INSTANCE], (props) => checkDifyVersion(props as InstanceProps)),
 };
+
+function onOAuthApp(check: (app: OAuthAppProps) => string | undefined) {
+    return (args: ResourceValidationArgs, reportViolation: ReportViolation): void => {
+        if (!isOAuthApp(args.type, args.props)) {
+            return;
+        }
+        const message = check(args.props as OAuthAppProps);
+        if (message !== undefined) {
+            reportViolation(message);
+        }
+    };
+}
 
 export const oauthAppMcpReady: ResourceValidationPolicy = {
     name: "oauth-app-mcp-ready",
     description: `The RAM OAuth app must use OAuth ${OAUTH_PROTOCOL_VERSION} and grant the ${MCP_SCOPE} scope.`,
     enforcementLevel,
-    validateResource: (args, reportViolation) => {
-        if (!isOAuthApp(args.type, args.props)) {
-            return;
-        }
-        const message = checkOAuthApp(args.props as OAuthAppProps);
-        if (message !== undefined) {
-            reportViolation(message);
-        }
-    },
+    validateResource: onOAuthApp(checkOAuthApp),
 };
 
-export const noPublicBucket: ResourceValidationPolicy = {
-    name: "no-public-bucket",
-    description: "OSS buckets must not be public-read or public-read-write.",
+export const oauthAppUserSignIn: ResourceValidationPolicy = {
+    name: "oauth-app-user-sign-in",
+    description: `The RAM OAuth app must be a ${OAUTH_APP_TYPES.join(" or ")}, never a ServerApp.`,
     enforcementLevel,
-    validateResource: [
-        onType(OSS_BUCKET, (props) => checkBucketAcl(props.acl as string | undefined)),
-        onType(OSS_BUCKET_ACL, (props) => checkBucketAcl(props.acl as string | undefined)),
-    ],
+    validateResource: onOAuthApp(checkOAuthAppType),
 };
 
-export const policies: ResourceValidationPolicy[] = [
+export const policies: Policies = [
+    securityGroupRuleReadable,
     sshNotOpenToWorld,
     onlyWebPortsOpenToWorld,
+    noWorldOpenAcrossRules,
+    httpNeedsHttps,
+    dataDiskEncrypted,
+    dataDiskKeptUnencrypted,
     instanceMinimumSize,
     difyVersionMinimum,
     oauthAppMcpReady,
-    noPublicBucket,
+    oauthAppUserSignIn,
 ];

@@ -1,0 +1,143 @@
+// The project's real components and dynamic resources, built directly (bypassing the stack config parser, which
+// refuses most of the bad settings the policy pack must still catch). Each scenario wires them as index.ts does;
+// `args` (plain JSON) override the defaults below. Runs inside a capture process (run-capture.cjs).
+import * as alicloud from "@pulumi/alicloud";
+import { DifyNetwork } from "../../../components/network";
+import { DifySecurityGroup, type DifySecurityGroupArgs } from "../../../components/security-group";
+import { DifyHost, type DifyHostArgs } from "../../../components/dify-host";
+import { RamOAuthApplication, type RamOAuthApplicationArgs } from "../../../dynamic-providers/ram-oauth-app";
+
+type Args = Record<string, unknown>;
+
+/** An extra ingress rule: alicloud.ecs.SecurityGroupRuleArgs fields, plus which group and which prefix list. */
+interface ExtraRule extends Record<string, unknown> {
+    /** "b": the second security group instead of the first. */
+    group?: "a" | "b";
+    /** Key of one of the scenario's prefix lists, used as the rule's prefixListId. */
+    prefixList?: string;
+}
+
+const tags = { "managed-by": "pulumi", project: "dify-mcp-stack", stack: "policy" };
+
+/** DifySecurityGroup as index.ts builds it from the defaults (allowedCidrs 0.0.0.0/0, no domain, no admin CIDR). */
+function securityGroupArgs(name: string, vpcId: DifySecurityGroupArgs["vpcId"], args: Args): DifySecurityGroupArgs {
+    return { namePrefix: name, vpcId, allowedCidrs: ["0.0.0.0/0"], httpsEnabled: false, tags, ...args };
+}
+
+/** `args` over `defaults`; a null in `args` removes the default (JSON has no undefined). */
+function merged<T extends object>(defaults: T, args: Args): T {
+    const result: Record<string, unknown> = { ...defaults, ...args };
+    for (const [key, value] of Object.entries(args)) {
+        if (value === null) {
+            delete result[key];
+        }
+    }
+    return result as T;
+}
+
+/** DifyHost as index.ts builds it from the defaults. */
+function hostArgs(name: string, wiring: Pick<DifyHostArgs, "zoneId" | "vswitchId" | "securityGroupId">, args: Args): DifyHostArgs {
+    return merged<DifyHostArgs>({
+        namePrefix: name,
+        ...wiring,
+        instanceType: "ecs.c7.large",
+        instanceCpuCores: 2,
+        instanceMemoryGib: 4,
+        imageId: "ubuntu_22_04_x64_20G_alibase_20260522.vhd",
+        imageFromLookup: true,
+        instanceChargeType: "PostPaid",
+        systemDiskCategory: "cloud_essd",
+        systemDiskSize: 60,
+        dataDiskCategory: "cloud_essd",
+        dataDiskSize: 100,
+        protectDataDisk: false,
+        eipBandwidthMbps: 100,
+        difyVersion: "1.14.1",
+        registryMirrors: [],
+        readinessTimeoutMinutes: 45,
+        tags,
+    }, args);
+}
+
+function oauthAppArgs(name: string, args: Args): RamOAuthApplicationArgs {
+    return { appName: name, appType: "NativeApp", consoleApiUrl: "http://198.51.100.23", ...args } as RamOAuthApplicationArgs;
+}
+
+export const SCENARIOS: Record<string, (name: string, args: Args) => void> = {
+    "security-group": (name, args) => {
+        new DifySecurityGroup(name, securityGroupArgs(name, "vpc-policy", args));
+    },
+    host: (name, args) => {
+        new DifyHost(name, hostArgs(name, { zoneId: "cn-hangzhou-h", vswitchId: "vsw-policy", securityGroupId: "sg-policy" }, args));
+    },
+    "oauth-app": (name, args) => {
+        new RamOAuthApplication(name, oauthAppArgs(name, args));
+    },
+    /**
+     * A DifySecurityGroup (args.securityGroup) plus ingress rules the component never writes, registered with the
+     * real alicloud classes in its group the way a user extending the stack would: each copies the component's own
+     * rule settings (components/security-group.ts) and changes only the fields under test (args.rules). A second
+     * group like the first (args.secondGroup) and alicloud.ecs.EcsPrefixList resources (args.prefixLists: key →
+     * CIDRs) on request.
+     */
+    "extra-rules": (name, args) => {
+        const first = new DifySecurityGroup(name, securityGroupArgs(name, "vpc-policy", (args.securityGroup ?? {}) as Args));
+        const second = args.secondGroup
+            ? new DifySecurityGroup(`${name}-b`, securityGroupArgs(`${name}-b`, "vpc-policy", (args.securityGroup ?? {}) as Args))
+            : undefined;
+        const lists = new Map(
+            Object.entries((args.prefixLists ?? {}) as Record<string, string[]>).map(([key, cidrs]) => [
+                key,
+                new alicloud.ecs.EcsPrefixList(`${name}-pl-${key}`, {
+                    prefixListName: `${name}-${key}`,
+                    addressFamily: "IPv4",
+                    maxEntries: 200,
+                    entries: cidrs.map((cidr) => ({ cidr, description: "policy test" })),
+                }),
+            ]),
+        );
+        ((args.rules ?? []) as ExtraRule[]).forEach(({ group, prefixList, ...fields }, i) => {
+            const securityGroup = group === "b" ? second : first;
+            if (securityGroup === undefined) {
+                throw new Error(`rule ${i} asks for the second group, but secondGroup is not set`);
+            }
+            const list = prefixList === undefined ? undefined : lists.get(prefixList);
+            new alicloud.ecs.SecurityGroupRule(`${name}-extra-${i}`, {
+                securityGroupId: securityGroup.securityGroupId,
+                type: "ingress",
+                ipProtocol: "tcp",
+                portRange: "22/22",
+                policy: "accept",
+                priority: 1,
+                nicType: "intranet",
+                description: "policy test",
+                ...(list !== undefined ? { prefixListId: list.id } : {}),
+                ...fields,
+            });
+        });
+    },
+    /** The provider's legacy disk resource (no component uses it), with the data disk's settings. */
+    "legacy-disk": (name, args) => {
+        new alicloud.ecs.Disk(name, { diskName: name, zoneId: "cn-hangzhou-h", category: "cloud_essd", size: 100, tags, ...args });
+    },
+    /**
+     * Network, security group, host and RAM OAuth app wired as index.ts wires them; `args` has one object per
+     * component: { securityGroup, host, oauthApp }.
+     */
+    stack: (name, args) => {
+        const part = (key: string) => (args[key] ?? {}) as Args;
+        const network = new DifyNetwork(name, {
+            namePrefix: name,
+            vpcCidr: "172.16.0.0/16",
+            vswitchCidr: "172.16.0.0/24",
+            zoneId: "cn-hangzhou-h",
+            tags,
+        });
+        const securityGroup = new DifySecurityGroup(name, securityGroupArgs(name, network.vpcId, part("securityGroup")));
+        const host = new DifyHost(
+            name,
+            hostArgs(name, { zoneId: network.zoneId, vswitchId: network.vswitchId, securityGroupId: securityGroup.securityGroupId }, part("host")),
+        );
+        new RamOAuthApplication(`${name}-oauth`, oauthAppArgs(`${name}-oauth`, { consoleApiUrl: host.difyUrl, ...part("oauthApp") }));
+    },
+};
