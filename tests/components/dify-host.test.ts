@@ -2,28 +2,11 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
 import { DifyHost, DifyHostArgs } from "../../components/dify-host";
+import { BASE_HOST_ARGS } from "./host-args";
 
 vi.mock("../../dynamic-providers/dify-readiness", () => import("./dynamic-stubs"));
 
-const baseArgs: DifyHostArgs = {
-    namePrefix: "dify-test",
-    zoneId: "cn-hangzhou-j",
-    vswitchId: "vsw-1",
-    securityGroupId: "sg-1",
-    instanceType: "ecs.c7.large",
-    imageId: "ubuntu_22_04_x64_20G_alibase_20260522.vhd",
-    imageFromLookup: true,
-    instanceChargeType: "PostPaid",
-    systemDiskCategory: "cloud_essd",
-    systemDiskSize: 60,
-    dataDiskCategory: "cloud_essd",
-    dataDiskSize: 100,
-    eipBandwidthMbps: 100,
-    difyVersion: "1.14.1",
-    registryMirrors: [],
-    readinessTimeoutMinutes: 45,
-    tags: { project: "dify-mcp-stack", stack: "test" },
-};
+const baseArgs = BASE_HOST_ARGS;
 
 let registered: RegisteredResource[];
 let host: DifyHost;
