@@ -43,6 +43,10 @@ bash "$ROOT/scripts/install-actionlint.sh"
 # The compose-environment test renders Dify's project with the real Compose (built from Go modules when there
 # is none, about 5 minutes the first time, cached in .cache/compose afterwards).
 bash "$ROOT/scripts/compose-cli.sh" >/dev/null
+# Dify's real API server runs in the tests from its own Python environment (uv sync of its uv.lock): built
+# here once, cached in .cache/dify-python afterwards.
+npm run build --silent
+node dist/scripts/prepare-dify-python.js
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 
