@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runBootstrapFunctions } from "./tooling";
+import { parseEnv, runBootstrapFunctions } from "./tooling";
 import { difyReleaseDir } from "../harness/dify-release";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 
@@ -35,17 +35,6 @@ const CHANGED_KEYS = new Set([
     "PIP_MIRROR_URL",
     "EXPOSE_PLUGIN_DEBUGGING_PORT",
 ]);
-
-function parseEnv(text: string): Map<string, string> {
-    const values = new Map<string, string>();
-    for (const line of text.split("\n")) {
-        const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-        if (match && !values.has(match[1])) {
-            values.set(match[1], match[2]);
-        }
-    }
-    return values;
-}
 
 /** Runs the shipped script's own functions against a copy of a release's .env.example. */
 function configure(version: string, workDir: string): { before: string; after: string; secrets: Map<string, string> } {

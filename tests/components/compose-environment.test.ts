@@ -13,7 +13,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runBootstrapFunctions } from "./tooling";
+import { parseEnv, runBootstrapFunctions } from "./tooling";
 import { difyReleaseDir } from "../harness/dify-release";
 import { DifyPython, ensureDifyPython, runDifyPython } from "../harness/dify-python";
 import { ComposeProject, composeCli, renderCompose, splitComposeArgs } from "../harness/compose";
@@ -87,17 +87,6 @@ interface Deployment {
     renders: Rendered[];
     secrets: Map<string, string>;
     files: Map<string, string>;
-}
-
-function parseEnv(text: string): Map<string, string> {
-    const values = new Map<string, string>();
-    for (const line of text.split("\n")) {
-        const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-        if (match && !values.has(match[1])) {
-            values.set(match[1], match[2]);
-        }
-    }
-    return values;
 }
 
 /** The files of the docker/ folder the bootstrap may write (not the release's own subfolders). */

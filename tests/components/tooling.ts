@@ -93,3 +93,15 @@ function bootstrapInvocation(snippet: string, options: BootstrapRunOptions): { a
         },
     };
 }
+
+/** KEY=value lines of a .env file (the first of a repeated key wins, as in Compose). */
+export function parseEnv(text: string): Map<string, string> {
+    const values = new Map<string, string>();
+    for (const line of text.split("\n")) {
+        const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+        if (match && !values.has(match[1])) {
+            values.set(match[1], match[2]);
+        }
+    }
+    return values;
+}
