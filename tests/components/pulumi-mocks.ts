@@ -37,6 +37,40 @@ export const MOCK_EIP_ADDRESS = "198.51.100.23";
 export const MOCK_INIT_PASSWORD = "Init-Pass=word/&12";
 export const MOCK_ADMIN_PASSWORD = "AdminPassw0rdGenerated99";
 
+/** What the cloud would report for a resource beyond its inputs (addresses, generated passwords, ...). */
+export function cloudOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+    switch (args.type) {
+        case "alicloud:ecs/eipAddress:EipAddress":
+            return { ipAddress: MOCK_EIP_ADDRESS };
+        case "random:index/randomPassword:RandomPassword":
+            return { result: args.name.includes("admin") ? MOCK_ADMIN_PASSWORD : MOCK_INIT_PASSWORD };
+        case "alicloud:vpc/switch:Switch":
+            return { zoneId: args.inputs.zoneId };
+        case "alicloud:ecs/ecsKeyPair:EcsKeyPair":
+            return { keyPairName: args.inputs.keyPairName };
+        default:
+            return {};
+    }
+}
+
+/** Canned answers for the alicloud data-source lookups the components make. */
+export function answerLookup(args: pulumi.runtime.MockCallArgs, answers: LookupAnswers): Record<string, unknown> {
+    switch (args.token) {
+        case "alicloud:ecs/getInstanceTypes:getInstanceTypes": {
+            const all = answers.instanceTypes ?? [
+                { id: "ecs.u1-c1m2.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-j", "cn-hangzhou-k"] },
+                { id: "ecs.c7.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-h"] },
+            ];
+            const wanted = args.inputs.instanceType as string | undefined;
+            return { instanceTypes: wanted ? all.filter((t) => t.id === wanted) : all, ids: [] };
+        }
+        case "alicloud:ecs/getImages:getImages":
+            return { images: [{ id: answers.imageId ?? "ubuntu_22_04_x64_20G_alibase_20260522.vhd" }], ids: [] };
+        default:
+            throw new Error(`unexpected lookup ${args.token}`);
+    }
+}
+
 /**
  * Installs Pulumi mocks that record every registered resource and answer the alicloud lookups. Must be called
  * before the components under test are constructed.
@@ -51,39 +85,12 @@ export function installMocks(answers: LookupAnswers = {}): RegisteredResource[] 
                 if (args.type.startsWith(STUB_TYPE_PREFIX)) {
                     Object.assign(state, STUB_OUTPUTS[args.type.slice(STUB_TYPE_PREFIX.length)]);
                 }
-                switch (args.type) {
-                    case "alicloud:ecs/eipAddress:EipAddress":
-                        state.ipAddress = MOCK_EIP_ADDRESS;
-                        break;
-                    case "random:index/randomPassword:RandomPassword":
-                        state.result = args.name.includes("admin") ? MOCK_ADMIN_PASSWORD : MOCK_INIT_PASSWORD;
-                        break;
-                    case "alicloud:vpc/switch:Switch":
-                        state.zoneId = args.inputs.zoneId;
-                        break;
-                    case "alicloud:ecs/ecsKeyPair:EcsKeyPair":
-                        state.keyPairName = args.inputs.keyPairName;
-                        break;
-                }
-                Object.assign(state, answers.state?.[args.name]);
+                Object.assign(state, cloudOutputs(args), answers.state?.[args.name]);
                 const id = args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? "d-bp1mockdatadisk" : `${args.name}-id`;
                 return { id, state };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
-                switch (args.token) {
-                    case "alicloud:ecs/getInstanceTypes:getInstanceTypes": {
-                        const all = answers.instanceTypes ?? [
-                            { id: "ecs.u1-c1m2.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-j", "cn-hangzhou-k"] },
-                            { id: "ecs.c7.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-h"] },
-                        ];
-                        const wanted = args.inputs.instanceType as string | undefined;
-                        return { instanceTypes: wanted ? all.filter((t) => t.id === wanted) : all, ids: [] };
-                    }
-                    case "alicloud:ecs/getImages:getImages":
-                        return { images: [{ id: answers.imageId ?? "ubuntu_22_04_x64_20G_alibase_20260522.vhd" }], ids: [] };
-                    default:
-                        throw new Error(`unexpected lookup ${args.token}`);
-                }
+                return answerLookup(args, answers);
             },
         },
         "dify-mcp-stack",

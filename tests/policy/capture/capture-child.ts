@@ -11,7 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { MOCK_ADMIN_PASSWORD, MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, type LookupAnswers } from "../../components/pulumi-mocks";
+import { answerLookup, cloudOutputs, type LookupAnswers } from "../../components/pulumi-mocks";
 import { STUB_OUTPUTS } from "../../components/dynamic-stubs";
 import { DYNAMIC_TYPE_PREFIX, type CaptureRequest, type CaptureResult, type CapturedResource } from "./protocol";
 
@@ -120,38 +120,12 @@ function installMocks(answers: LookupAnswers, preview: boolean): void {
                 if (args.type.startsWith(DYNAMIC_TYPE_PREFIX)) {
                     Object.assign(state, dynamicOutputs(args.type));
                 }
-                switch (args.type) {
-                    case "alicloud:ecs/eipAddress:EipAddress":
-                        state.ipAddress = MOCK_EIP_ADDRESS;
-                        break;
-                    case "random:index/randomPassword:RandomPassword":
-                        state.result = args.name.includes("admin") ? MOCK_ADMIN_PASSWORD : MOCK_INIT_PASSWORD;
-                        break;
-                    case "alicloud:vpc/switch:Switch":
-                        state.zoneId = args.inputs.zoneId;
-                        break;
-                    case "alicloud:ecs/ecsKeyPair:EcsKeyPair":
-                        state.keyPairName = args.inputs.keyPairName;
-                        break;
-                }
+                Object.assign(state, cloudOutputs(args));
                 const id = args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? `d-bp1mock${args.name.replace(/[^a-z0-9]/g, "")}` : `${args.name}-id`;
                 return { id, state };
             },
             call(args: pulumi.runtime.MockCallArgs) {
-                switch (args.token) {
-                    case "alicloud:ecs/getInstanceTypes:getInstanceTypes": {
-                        const all = answers.instanceTypes ?? [
-                            { id: "ecs.u1-c1m2.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-j", "cn-hangzhou-k"] },
-                            { id: "ecs.c7.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-h"] },
-                        ];
-                        const wanted = args.inputs.instanceType as string | undefined;
-                        return { instanceTypes: wanted ? all.filter((t) => t.id === wanted) : all, ids: [] };
-                    }
-                    case "alicloud:ecs/getImages:getImages":
-                        return { images: [{ id: answers.imageId ?? "ubuntu_22_04_x64_20G_alibase_20260522.vhd" }], ids: [] };
-                    default:
-                        throw new Error(`unexpected lookup ${args.token}`);
-                }
+                return answerLookup(args, answers);
             },
         },
         "dify-mcp-stack",
