@@ -5,6 +5,7 @@ import * as alicloud from "@pulumi/alicloud";
 import { DifyNetwork } from "../../../components/network";
 import { DifySecurityGroup, type DifySecurityGroupArgs } from "../../../components/security-group";
 import { DifyHost, type DifyHostArgs } from "../../../components/dify-host";
+import { BASE_HOST_ARGS } from "../../components/host-args";
 import { RamOAuthApplication, type RamOAuthApplicationArgs } from "../../../dynamic-providers/ram-oauth-app";
 
 type Args = Record<string, unknown>;
@@ -38,23 +39,12 @@ function merged<T extends object>(defaults: T, args: Args): T {
 /** DifyHost as index.ts builds it from the defaults. */
 function hostArgs(name: string, wiring: Pick<DifyHostArgs, "zoneId" | "vswitchId" | "securityGroupId">, args: Args): DifyHostArgs {
     return merged<DifyHostArgs>({
+        ...BASE_HOST_ARGS,
         namePrefix: name,
         ...wiring,
-        instanceType: "ecs.c7.large",
         instanceCpuCores: 2,
         instanceMemoryGib: 4,
-        imageId: "ubuntu_22_04_x64_20G_alibase_20260522.vhd",
-        imageFromLookup: true,
-        instanceChargeType: "PostPaid",
-        systemDiskCategory: "cloud_essd",
-        systemDiskSize: 60,
-        dataDiskCategory: "cloud_essd",
-        dataDiskSize: 100,
         protectDataDisk: false,
-        eipBandwidthMbps: 100,
-        difyVersion: "1.14.1",
-        registryMirrors: [],
-        readinessTimeoutMinutes: 45,
         tags,
     }, args);
 }
