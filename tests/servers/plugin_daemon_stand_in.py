@@ -881,25 +881,28 @@ class DaemonApp:
         uid = request.args.get("plugin_unique_identifier") or request.args.get("PluginUniqueIdentifier") or ""
         return uid if UNIQUE_IDENTIFIER_RE.match(uid) else None
 
-    def decode_identifier(self, request, call, tenant_id):
+    def package_of(self, request: Request, missing: str):
+        """(uid, uploaded package) for the request's identifier, or (None, the daemon's error Reply)."""
         uid = self.identifier_arg(request)
         if uid is None:
-            return Reply(400, bad_request("plugin_unique_identifier is not valid"), dict)
+            return None, Reply(400, bad_request("plugin_unique_identifier is not valid"), dict)
         with self.state.lock:
             record = self.state.packages.get(uid)
         if record is None:
-            return Reply(200, bad_request("plugin package not found"), dict)
+            return None, Reply(200, bad_request(missing), dict)
+        return uid, record
+
+    def decode_identifier(self, request, call, tenant_id):
+        uid, record = self.package_of(request, "plugin package not found")
+        if uid is None:
+            return record
         data = {"unique_identifier": uid, "manifest": record["declaration"], "verification": record["verification"]}
         return Reply(200, success(data), PluginDecodeResponse)
 
     def fetch_manifest(self, request, call, tenant_id):
-        uid = self.identifier_arg(request)
+        uid, record = self.package_of(request, "plugin not found")
         if uid is None:
-            return Reply(400, bad_request("plugin_unique_identifier is not valid"), dict)
-        with self.state.lock:
-            record = self.state.packages.get(uid)
-        if record is None:
-            return Reply(200, bad_request("plugin not found"), dict)
+            return record
         return Reply(200, success(record["declaration"]), PluginDeclaration)
 
     def fetch_identifier(self, request, call, tenant_id):
