@@ -3,15 +3,15 @@ import * as random from "@pulumi/random";
 import { DifyNetwork } from "./components/network";
 import { DifySecurityGroup } from "./components/security-group";
 import { DifyHost } from "./components/dify-host";
-import { resolveImageId, resolvePlacement } from "./components/placement";
-import { StackConfigError, parseStackSettings } from "./components/stack-config";
-import { parseIntegrationSettings } from "./components/integration-config";
-import { RamOAuthApplication } from "./dynamic-providers/ram-oauth-app";
-import { OpenApiMcpServer } from "./dynamic-providers/openapi-mcp-server";
-import { DifyAdmin } from "./dynamic-providers/dify-admin";
-import { DifyModelProvider } from "./dynamic-providers/dify-model-provider";
-import { DifyMcpToolProvider } from "./dynamic-providers/dify-mcp-provider";
-import { DifyAgentApp } from "./dynamic-providers/dify-agent-app";
+import { resolveImageId, resolvePlacement } from "./config/placement";
+import { StackConfigError, parseStackSettings } from "./config/stack-config";
+import { parseIntegrationSettings } from "./config/integration-config";
+import { RamOAuthApplication } from "./dynamic-providers/alibaba/ram-oauth-app";
+import { OpenApiMcpServer } from "./dynamic-providers/alibaba/openapi-mcp-server";
+import { DifyAdmin } from "./dynamic-providers/dify/admin";
+import { DifyModelProvider } from "./dynamic-providers/dify/model-provider";
+import { DifyMcpToolProvider } from "./dynamic-providers/dify/mcp-tool-provider";
+import { DifyAgentApp } from "./dynamic-providers/dify/agent-app";
 
 // Read and validate every setting first, so a bad value fails `pulumi preview` before anything is planned.
 // All problems are reported together, as a RunError: just the message (each problem naming its key), no trace.

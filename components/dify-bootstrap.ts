@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { renderUserData } from "./bootstrap/userdata";
-import { difyPublicUrl } from "./stack-config";
+import { difyPublicUrl } from "../config/stack-config";
 
 export interface DifyBootstrapArgs {
     /** Dify release tag to deploy, e.g. "1.14.1". */

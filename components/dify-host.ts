@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { DifyBootstrap } from "./dify-bootstrap";
-import { CONFIG_DEFAULTS, DiskCategory, InstanceChargeType, mcpOAuthCallbackUrl } from "./stack-config";
-import { DifyReadiness } from "../dynamic-providers/dify-readiness";
+import { CONFIG_DEFAULTS, DiskCategory, InstanceChargeType, mcpOAuthCallbackUrl } from "../config/stack-config";
+import { DifyReadiness } from "../dynamic-providers/dify/readiness";
 
 export interface DifyHostArgs {
     namePrefix: pulumi.Input<string>;

@@ -3,8 +3,8 @@
 // IPv4 is read by the project's own parser (components/input-rules.ts: decimal, no leading zeros), and the
 // "most of the internet" line is the config parser's own (MIN_ALLOWED_PREFIX in components/stack-config.ts). Both
 // modules are dependency-free, so the pack still loads on its own.
-import { parseIpv4Cidr } from "../components/input-rules";
-import { MIN_ALLOWED_PREFIX } from "../components/stack-config";
+import { parseIpv4Cidr } from "../rules/input-rules";
+import { MIN_ALLOWED_PREFIX } from "../config/stack-config";
 
 export type AddressFamily = "ipv4" | "ipv6";
 

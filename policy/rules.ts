@@ -36,13 +36,13 @@ export type {
     StackValidationArgs,
     StackValidationPolicy,
 } from "@pulumi/policy";
-import { compareDifyVersions, parseDifyVersion } from "../dynamic-providers/dify-version";
+import { compareDifyVersions, parseDifyVersion } from "../rules/dify-version";
 import {
     MIN_DIFY_VERSION as CONFIG_MIN_DIFY_VERSION,
     MIN_MEMORY_GIB as CONFIG_MIN_MEMORY_GIB,
     MIN_VCPUS,
     instanceTypeSizeFromName,
-} from "../components/stack-config";
+} from "../config/stack-config";
 import {
     type AddressBlock,
     type AddressFamily,

@@ -4,8 +4,8 @@
 // Usage: npm run bench:providers (builds first; runs dist/scripts/bench-providers.js).
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { ramOAuthApplicationProvider } from "../dynamic-providers/ram-oauth-app";
-import { openApiMcpServerProvider } from "../dynamic-providers/openapi-mcp-server";
+import { ramOAuthApplicationProvider } from "../dynamic-providers/alibaba/ram-oauth-app";
+import { openApiMcpServerProvider } from "../dynamic-providers/alibaba/openapi-mcp-server";
 import { AlibabaApiServer, startAlibabaApiServer } from "../tests/servers/alibaba-api-server";
 
 const ACCESS_KEY_ID = "test-ak-benchmark-only";

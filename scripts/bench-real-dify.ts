@@ -8,11 +8,11 @@
 //                                       database template); downloaded packages stay in .cache/uv
 import * as fs from "fs";
 import * as path from "path";
-import { difyAdminProvider } from "../dynamic-providers/dify-admin";
-import { difyAgentAppProvider } from "../dynamic-providers/dify-agent-app";
-import { difyMcpToolProviderProvider } from "../dynamic-providers/dify-mcp-provider";
-import { difyModelProviderProvider } from "../dynamic-providers/dify-model-provider";
-import { difyReadinessProvider } from "../dynamic-providers/dify-readiness";
+import { difyAdminProvider } from "../dynamic-providers/dify/admin";
+import { difyAgentAppProvider } from "../dynamic-providers/dify/agent-app";
+import { difyMcpToolProviderProvider } from "../dynamic-providers/dify/mcp-tool-provider";
+import { difyModelProviderProvider } from "../dynamic-providers/dify/model-provider";
+import { difyReadinessProvider } from "../dynamic-providers/dify/readiness";
 import { ensureDifyPython } from "../tests/harness/dify-python";
 import { RealDify, RealDifyTimings, startRealDify } from "../tests/harness/real-dify";
 import { RecordingProxy, startRecordingProxy } from "../tests/harness/recording-proxy";

@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { CONFIG_NAMESPACE, StackConfigError, difyPublicUrl, parseStackSettings } from "../components/stack-config";
+import { CONFIG_NAMESPACE, StackConfigError, difyPublicUrl, parseStackSettings } from "../config/stack-config";
 import { renderUserData } from "../components/bootstrap/userdata";
 
 const projectRoot = path.resolve(__dirname, "..", "..");

@@ -11,8 +11,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { runBootstrapFunctions } from "./tooling";
-import { CONFIG_NAMESPACE, StackConfigError, parseStackSettings } from "../../components/stack-config";
-import { parseIntegrationSettings } from "../../components/integration-config";
+import { CONFIG_NAMESPACE, StackConfigError, parseStackSettings } from "../../config/stack-config";
+import { parseIntegrationSettings } from "../../config/integration-config";
 import { BootstrapSettings, compactScript, readBootstrapScript, renderBootstrapConfig } from "../../components/bootstrap/userdata";
 
 type Values = Record<string, unknown>;

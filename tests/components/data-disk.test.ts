@@ -7,7 +7,7 @@ import { RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mock
 import { DifyHost, DifyHostArgs } from "../../components/dify-host";
 import { BASE_HOST_ARGS } from "./host-args";
 
-vi.mock("../../dynamic-providers/dify-readiness", () => import("./dynamic-stubs"));
+vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
 
 const baseArgs = BASE_HOST_ARGS;
 

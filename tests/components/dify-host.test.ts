@@ -4,7 +4,7 @@ import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks,
 import { DifyHost, DifyHostArgs } from "../../components/dify-host";
 import { BASE_HOST_ARGS } from "./host-args";
 
-vi.mock("../../dynamic-providers/dify-readiness", () => import("./dynamic-stubs"));
+vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
 
 const baseArgs = BASE_HOST_ARGS;
 

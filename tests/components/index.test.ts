@@ -4,13 +4,13 @@ import { MOCK_ADMIN_PASSWORD, MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredRe
 import { STUB_OUTPUTS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
 
 // The real dynamic resources cannot be serialized from inside vitest (see dynamic-stubs.ts).
-vi.mock("../../dynamic-providers/dify-readiness", async (original) => ({ ...(await original()), DifyReadiness: (await import("./dynamic-stubs")).DifyReadiness }));
-vi.mock("../../dynamic-providers/ram-oauth-app", async (original) => ({ ...(await original()), RamOAuthApplication: (await import("./dynamic-stubs")).RamOAuthApplication }));
-vi.mock("../../dynamic-providers/openapi-mcp-server", async (original) => ({ ...(await original()), OpenApiMcpServer: (await import("./dynamic-stubs")).OpenApiMcpServer }));
-vi.mock("../../dynamic-providers/dify-admin", async (original) => ({ ...(await original()), DifyAdmin: (await import("./dynamic-stubs")).DifyAdmin }));
-vi.mock("../../dynamic-providers/dify-model-provider", async (original) => ({ ...(await original()), DifyModelProvider: (await import("./dynamic-stubs")).DifyModelProvider }));
-vi.mock("../../dynamic-providers/dify-mcp-provider", async (original) => ({ ...(await original()), DifyMcpToolProvider: (await import("./dynamic-stubs")).DifyMcpToolProvider }));
-vi.mock("../../dynamic-providers/dify-agent-app", async (original) => ({ ...(await original()), DifyAgentApp: (await import("./dynamic-stubs")).DifyAgentApp }));
+vi.mock("../../dynamic-providers/dify/readiness", async (original) => ({ ...(await original()), DifyReadiness: (await import("./dynamic-stubs")).DifyReadiness }));
+vi.mock("../../dynamic-providers/alibaba/ram-oauth-app", async (original) => ({ ...(await original()), RamOAuthApplication: (await import("./dynamic-stubs")).RamOAuthApplication }));
+vi.mock("../../dynamic-providers/alibaba/openapi-mcp-server", async (original) => ({ ...(await original()), OpenApiMcpServer: (await import("./dynamic-stubs")).OpenApiMcpServer }));
+vi.mock("../../dynamic-providers/dify/admin", async (original) => ({ ...(await original()), DifyAdmin: (await import("./dynamic-stubs")).DifyAdmin }));
+vi.mock("../../dynamic-providers/dify/model-provider", async (original) => ({ ...(await original()), DifyModelProvider: (await import("./dynamic-stubs")).DifyModelProvider }));
+vi.mock("../../dynamic-providers/dify/mcp-tool-provider", async (original) => ({ ...(await original()), DifyMcpToolProvider: (await import("./dynamic-stubs")).DifyMcpToolProvider }));
+vi.mock("../../dynamic-providers/dify/agent-app", async (original) => ({ ...(await original()), DifyAgentApp: (await import("./dynamic-stubs")).DifyAgentApp }));
 
 type Program = Record<string, pulumi.Output<unknown>>;
 

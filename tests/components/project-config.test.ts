@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { CONFIG_NAMESPACE, parseStackSettings } from "../../components/stack-config";
-import { parseIntegrationSettings } from "../../components/integration-config";
+import { CONFIG_NAMESPACE, parseStackSettings } from "../../config/stack-config";
+import { parseIntegrationSettings } from "../../config/integration-config";
 
 interface DeclaredKey {
     type?: string;

@@ -18,7 +18,7 @@ import { spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { connectToDify, DifyConsole } from "../../dynamic-providers/dify-client";
+import { connectToDify, DifyConsole } from "../../dynamic-providers/dify/client";
 import { createLocalBackend, LocalBackend, repoRoot } from "../../scripts/pulumi-local-backend";
 import { REAL_DIFY_DEFAULT_TAG, RealDify, startRealDify } from "../harness/real-dify";
 import { ProxiedCall, RecordingProxy, startRecordingProxy } from "../harness/recording-proxy";
@@ -494,7 +494,7 @@ function listFiles(dir: string): string[] {
  * provider, the servers' addresses and the secrets. Fails when there is no CLI or no compiled dist/.
  */
 export async function createE2eStack(servers: E2eServers, options: E2eStackOptions = {}): Promise<E2eStack> {
-    const compiled = path.join(repoRoot, "dist", "dynamic-providers", "ram-oauth-app.js");
+    const compiled = path.join(repoRoot, "dist", "dynamic-providers", "alibaba", "ram-oauth-app.js");
     if (!fs.existsSync(compiled)) {
         throw new Error(`${compiled} is missing: run \`npm run build\` first (the e2e program requires the compiled providers)`);
     }

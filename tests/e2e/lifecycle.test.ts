@@ -12,8 +12,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "fs";
 import { checkOAuthApp, isOAuthApp } from "../../policy/rules";
-import { maskDifyCredential } from "../../dynamic-providers/dify-client";
-import { obfuscateDashscopeKey } from "../../dynamic-providers/dify-model-provider";
+import { maskDifyCredential } from "../../dynamic-providers/dify/client";
+import { obfuscateDashscopeKey } from "../../dynamic-providers/dify/model-provider";
 import {
     approveMcpAuthorization,
     assertSucceeded,

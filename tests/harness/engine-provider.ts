@@ -37,7 +37,7 @@ export interface HostedProvider {
 }
 
 export interface HostedProviderOptions {
-    /** Path of the provider's module below `dist/`, without extension, e.g. "dynamic-providers/ram-oauth-app". */
+    /** Path of the provider's module below `dist/`, without extension, e.g. "dynamic-providers/alibaba/ram-oauth-app". */
     module: string;
     /** Name of the exported provider object. */
     exportName: string;

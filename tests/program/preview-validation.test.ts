@@ -18,7 +18,7 @@ beforeAll(() => {
     backend = createLocalBackend({ passphrase: "preview-validation-test" });
     programDir = path.join(backend.dir, "program");
     fs.mkdirSync(programDir);
-    for (const entry of ["Pulumi.yaml", "index.ts", "tsconfig.json", "package.json", "components", "dynamic-providers"]) {
+    for (const entry of ["Pulumi.yaml", "index.ts", "tsconfig.json", "package.json", "components", "config", "rules", "dynamic-providers"]) {
         fs.cpSync(path.join(root, entry), path.join(programDir, entry), { recursive: true });
     }
     fs.symlinkSync(path.join(root, "node_modules"), path.join(programDir, "node_modules"));

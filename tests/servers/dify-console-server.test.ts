@@ -2,7 +2,7 @@
 // failing against Dify. These tests talk to it with raw HTTP, not through the client.
 import axios from "axios";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { difyVersionAtLeast } from "../../dynamic-providers/dify-version";
+import { difyVersionAtLeast } from "../../rules/dify-version";
 import { DifyConsoleServer, startDifyConsoleServer } from "./dify-console-server";
 
 const ADMIN = { email: "admin@example.com", name: "Stack Admin", password: "S3cret-Passw0rd!" };

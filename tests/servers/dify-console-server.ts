@@ -28,7 +28,7 @@ import * as crypto from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
 // The mask is pinned to Dify's own masked_server_url by tests/dynamic-providers/real-dify.test.ts.
-import { difyMaskedServerUrl } from "../../dynamic-providers/dify-client";
+import { difyMaskedServerUrl } from "../../dynamic-providers/dify/client";
 
 export type CallKind = "auth" | "read" | "write";
 

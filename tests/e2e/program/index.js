@@ -6,13 +6,13 @@
 // `pulumi` (the providers use the default credential chain), never from config.
 "use strict";
 const pulumi = require("@pulumi/pulumi");
-const { RamOAuthApplication } = require("../../../dist/dynamic-providers/ram-oauth-app");
-const { OpenApiMcpServer } = require("../../../dist/dynamic-providers/openapi-mcp-server");
-const { DifyReadiness } = require("../../../dist/dynamic-providers/dify-readiness");
-const { DifyAdmin } = require("../../../dist/dynamic-providers/dify-admin");
-const { DifyMcpToolProvider } = require("../../../dist/dynamic-providers/dify-mcp-provider");
-const { DifyModelProvider } = require("../../../dist/dynamic-providers/dify-model-provider");
-const { DifyAgentApp } = require("../../../dist/dynamic-providers/dify-agent-app");
+const { RamOAuthApplication } = require("../../../dist/dynamic-providers/alibaba/ram-oauth-app");
+const { OpenApiMcpServer } = require("../../../dist/dynamic-providers/alibaba/openapi-mcp-server");
+const { DifyReadiness } = require("../../../dist/dynamic-providers/dify/readiness");
+const { DifyAdmin } = require("../../../dist/dynamic-providers/dify/admin");
+const { DifyMcpToolProvider } = require("../../../dist/dynamic-providers/dify/mcp-tool-provider");
+const { DifyModelProvider } = require("../../../dist/dynamic-providers/dify/model-provider");
+const { DifyAgentApp } = require("../../../dist/dynamic-providers/dify/agent-app");
 
 const config = new pulumi.Config();
 const alibabaEndpoint = config.require("alibabaEndpoint");

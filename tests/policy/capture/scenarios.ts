@@ -6,7 +6,7 @@ import { DifyNetwork } from "../../../components/network";
 import { DifySecurityGroup, type DifySecurityGroupArgs } from "../../../components/security-group";
 import { DifyHost, type DifyHostArgs } from "../../../components/dify-host";
 import { BASE_HOST_ARGS } from "../../components/host-args";
-import { RamOAuthApplication, type RamOAuthApplicationArgs } from "../../../dynamic-providers/ram-oauth-app";
+import { RamOAuthApplication, type RamOAuthApplicationArgs } from "../../../dynamic-providers/alibaba/ram-oauth-app";
 
 type Args = Record<string, unknown>;
 

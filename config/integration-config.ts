@@ -1,0 +1,169 @@
+/**
+ * Settings of the Alibaba Cloud and Dify side of the stack: the RAM OAuth app, the OpenAPI MCP server, Dify's
+ * admin, model provider, MCP registration and agent app. Secrets (the DashScope key, an adopted admin password)
+ * are read by index.ts with `config.requireSecret`/`getSecret` so they stay Pulumi secrets.
+ */
+import { ConfigReader, ConfigSource, StackConfigError } from "./stack-config";
+import { EMAIL_RULE, SPECIAL_CHARACTERS_TEXT, httpsEndpointProblem, isEmailAddress, shownUrl } from "../rules/input-rules";
+import { RAM_OAUTH_APP_TYPES, RamOAuthAppType, DEFAULT_RAM_OAUTH_APP_TYPE } from "../dynamic-providers/alibaba/ram-oauth-app";
+import { ALIBABA_CLOUD_SITES } from "../dynamic-providers/alibaba/openapi-mcp-server";
+import { AlibabaCloudSite, McpApiSelection } from "../dynamic-providers/alibaba/openapi-mcp-api";
+
+export interface IntegrationSettings {
+    oauthAppName: string;
+    oauthAppType: RamOAuthAppType;
+    oauthAccessTokenValidity: number;
+    oauthRefreshTokenValidity?: number;
+    imsEndpoint?: string;
+    mcpServerName: string;
+    /** Unset: the provider's default (ECS DescribeRegions, DescribeInstances, DescribeInstanceStatus). */
+    mcpApis?: McpApiSelection[];
+    mcpSite: AlibabaCloudSite;
+    mcpEndpoint?: string;
+    adminEmail: string;
+    adminName: string;
+    llmModel: string;
+    embeddingModel: string;
+    dashscopeInternational: boolean;
+    tongyiPluginPackage?: string;
+    mcpProviderName: string;
+    mcpServerIdentifier: string;
+    waitForAuthorization: boolean;
+    authorizationTimeoutSeconds: number;
+    agentAppName: string;
+    agentSystemPrompt: string;
+}
+
+export const INTEGRATION_DEFAULTS = {
+    oauthAppType: DEFAULT_RAM_OAUTH_APP_TYPE,
+    oauthAccessTokenValidity: 3600,
+    mcpSite: "china",
+    adminName: "Admin",
+    llmModel: "qwen-plus",
+    embeddingModel: "text-embedding-v4",
+    dashscopeInternational: false,
+    mcpProviderName: "Alibaba Cloud OpenAPI",
+    mcpServerIdentifier: "aliyun-openapi",
+    waitForAuthorization: false,
+    authorizationTimeoutSeconds: 600,
+    agentAppName: "Alibaba Cloud Ops Agent",
+    agentSystemPrompt:
+        "You are an Alibaba Cloud operations assistant. Use the Alibaba Cloud OpenAPI tools to answer questions about the user's resources and say which region you queried.",
+} as const;
+
+/** A local plugin package: an absolute path of letters, digits and ._+@- segments, ending in ".difypkg". */
+const PLUGIN_PACKAGE_PATTERN = /^(?:\/[A-Za-z0-9._+@-]+)+\.difypkg$/;
+
+/** A per-stack default name that fits the MCP server's 3-16 character rule. */
+function defaultMcpServerName(stack: string): string {
+    const slug = `dify-${stack}`.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+    return slug.slice(0, 16).replace(/-+$/, "");
+}
+
+function mcpApisFrom(r: ConfigReader): McpApiSelection[] | undefined {
+    const raw = r.raw("mcpApis");
+    if (raw === undefined) {
+        return undefined;
+    }
+    try {
+        const parsed: unknown = JSON.parse(raw);
+        if (
+            Array.isArray(parsed) &&
+            parsed.every(
+                (api) =>
+                    api !== null &&
+                    typeof api === "object" &&
+                    typeof (api as McpApiSelection).product === "string" &&
+                    typeof (api as McpApiSelection).apiVersion === "string" &&
+                    Array.isArray((api as McpApiSelection).selectors),
+            )
+        ) {
+            return parsed as McpApiSelection[];
+        }
+    } catch {
+        // reported below
+    }
+    r.problem("mcpApis", "must be a list of {product, apiVersion, selectors} objects, e.g. [{product: Ecs, apiVersion: '2014-05-26', selectors: [DescribeInstances]}]");
+    return undefined;
+}
+
+/** Reads and validates the integration settings; throws `StackConfigError` listing every problem. */
+export function parseIntegrationSettings(source: ConfigSource, context: { stack: string }): IntegrationSettings {
+    const r = new ConfigReader(source);
+    const d = INTEGRATION_DEFAULTS;
+
+    const adminEmail = r.string("adminEmail");
+    if (adminEmail === undefined) {
+        r.problem("adminEmail", 'is not set; it is the first Dify admin\'s login, e.g. "pulumi config set adminEmail ops@example.com"');
+    } else if (!isEmailAddress(adminEmail)) {
+        r.problem("adminEmail", `is ${JSON.stringify(adminEmail)}; allowed: ${EMAIL_RULE}`);
+    }
+    const adminName = r.string("adminName", d.adminName);
+    if (adminName.length < 3 || adminName.length > 30) {
+        r.problem("adminName", `is "${adminName}"; allowed: 3 to 30 characters`);
+    }
+    const mcpServerIdentifier = r.string("mcpServerIdentifier", d.mcpServerIdentifier);
+    if (!/^[a-z0-9_-]{1,24}$/.test(mcpServerIdentifier)) {
+        r.problem("mcpServerIdentifier", `is "${mcpServerIdentifier}"; allowed: 1-24 lowercase letters, digits, "_" and "-"`);
+    }
+    const mcpServerName = r.string("mcpServerName", defaultMcpServerName(context.stack));
+    if (!/^[a-z_-][a-z0-9_-]{2,15}$/.test(mcpServerName)) {
+        r.problem("mcpServerName", `is "${mcpServerName}"; allowed: 3-16 lowercase letters, digits, "_" and "-", not starting with a digit`);
+    }
+
+    // 0 (the declared default) means the API's default for the app type.
+    const refreshTokenValidity = r.integer("oauthRefreshTokenValidity", 0, 0, 31536000);
+    if (refreshTokenValidity > 0 && refreshTokenValidity < 7200) {
+        r.problem("oauthRefreshTokenValidity", `is "${refreshTokenValidity}"; allowed: a whole number from 7200 to 31536000, or 0 for the default`);
+    }
+
+    // Alibaba Cloud API endpoints: https only (the providers also take http, for tests against local servers).
+    const endpoints: Record<"imsEndpoint" | "mcpEndpoint", string | undefined> = { imsEndpoint: undefined, mcpEndpoint: undefined };
+    for (const [key, example] of [["imsEndpoint", "ims.aliyuncs.com"], ["mcpEndpoint", "openapi-mcp.cn-hangzhou.aliyuncs.com"]] as const) {
+        const endpoint = r.string(key);
+        const problem = endpoint === undefined ? undefined : httpsEndpointProblem(endpoint);
+        if (endpoint !== undefined && problem !== undefined) {
+            r.problem(
+                key,
+                `is ${shownUrl(endpoint)}, which ${problem}; allowed: an https endpoint, a host such as ${example} or https://${example}, without credentials, path, query or fragment`,
+            );
+        }
+        endpoints[key] = endpoint;
+    }
+
+    const tongyiPluginPackage = r.string("tongyiPluginPackage");
+    if (tongyiPluginPackage !== undefined && !PLUGIN_PACKAGE_PATTERN.test(tongyiPluginPackage)) {
+        r.problem(
+            "tongyiPluginPackage",
+            `is ${JSON.stringify(tongyiPluginPackage)}; allowed: the absolute path of a .difypkg file, e.g. /srv/plugins/langgenius-tongyi.difypkg, of letters, digits and ._+@- between the "/" (no ${SPECIAL_CHARACTERS_TEXT}, no "~")`,
+        );
+    }
+
+    const settings: IntegrationSettings = {
+        oauthAppName: r.string("oauthAppName", `dify-mcp-${context.stack}`),
+        oauthAppType: r.oneOf("oauthAppType", RAM_OAUTH_APP_TYPES, d.oauthAppType),
+        oauthAccessTokenValidity: r.integer("oauthAccessTokenValidity", d.oauthAccessTokenValidity, 900, 10800),
+        oauthRefreshTokenValidity: refreshTokenValidity > 0 ? refreshTokenValidity : undefined,
+        imsEndpoint: endpoints.imsEndpoint,
+        mcpServerName,
+        mcpApis: mcpApisFrom(r),
+        mcpSite: r.oneOf("mcpSite", ALIBABA_CLOUD_SITES, d.mcpSite),
+        mcpEndpoint: endpoints.mcpEndpoint,
+        adminEmail: adminEmail ?? "",
+        adminName,
+        llmModel: r.string("llmModel", d.llmModel),
+        embeddingModel: r.string("embeddingModel", d.embeddingModel),
+        dashscopeInternational: r.boolean("dashscopeInternational", d.dashscopeInternational),
+        tongyiPluginPackage,
+        mcpProviderName: r.string("mcpProviderName", d.mcpProviderName),
+        mcpServerIdentifier,
+        waitForAuthorization: r.boolean("waitForAuthorization", d.waitForAuthorization),
+        authorizationTimeoutSeconds: r.integer("authorizationTimeoutSeconds", d.authorizationTimeoutSeconds, 60, 3600),
+        agentAppName: r.string("agentAppName", d.agentAppName),
+        agentSystemPrompt: r.string("agentSystemPrompt", d.agentSystemPrompt),
+    };
+    if (r.problems.length > 0) {
+        throw new StackConfigError(r.problems);
+    }
+    return settings;
+}

@@ -1,0 +1,634 @@
+import { compareDifyVersions } from "../rules/dify-version";
+import {
+    EMAIL_RULE,
+    Ipv4Cidr,
+    SPECIAL_CHARACTERS_TEXT,
+    canonicalCidr,
+    cidrContains,
+    cidrsOverlap,
+    httpsUrlProblem,
+    isEmailAddress,
+    parseIpv4Cidr,
+    shownUrl,
+} from "../rules/input-rules";
+
+/**
+ * Typed, validated stack settings. `index.ts` reads them from Pulumi config; the user-data preview script reads
+ * them from the stack's YAML file. Both go through `parseStackSettings`, so a bad value fails the same way at
+ * `pulumi preview` and in `npm run render:userdata`, with a message that names the key and what is allowed.
+ */
+
+/** The project's config namespace (the `name:` in Pulumi.yaml). */
+export const CONFIG_NAMESPACE = "dify-mcp-stack";
+
+/** Reads one raw config value; objects and arrays arrive as JSON text, as `pulumi.Config.get` returns them. */
+export interface ConfigSource {
+    get(key: string): string | undefined;
+}
+
+export type InstanceChargeType = "PostPaid" | "PrePaid";
+export const INSTANCE_CHARGE_TYPES: readonly InstanceChargeType[] = ["PostPaid", "PrePaid"];
+
+export type DiskCategory = "cloud_essd" | "cloud_auto" | "cloud_essd_entry" | "cloud_efficiency" | "cloud_ssd";
+export const DISK_CATEGORIES: readonly DiskCategory[] = [
+    "cloud_essd",
+    "cloud_auto",
+    "cloud_essd_entry",
+    "cloud_efficiency",
+    "cloud_ssd",
+];
+
+export type CpuArchitecture = "x86_64" | "arm64";
+export const CPU_ARCHITECTURES: readonly CpuArchitecture[] = ["x86_64", "arm64"];
+
+/** Public image families the bootstrap supports (the exact family names: shorter forms return no image). */
+export const IMAGE_FAMILIES = {
+    "acs:ubuntu_22_04_x64": "ubuntu",
+    "acs:ubuntu_24_04_x64": "ubuntu",
+    "acs:alibaba_cloud_linux_3_2104_lts_x64": "alinux",
+} as const;
+export type ImageFamily = keyof typeof IMAGE_FAMILIES;
+
+/**
+ * Public image ids of the systems the bootstrap installs Docker on (bootstrap.sh's install_docker: "ubuntu" and
+ * "alinux"), as Alibaba names them: ubuntu_22_04_x64_20G_alibase_20240220.vhd, ubuntu_24_04_arm64_20G_alibase_…,
+ * aliyun_3_x64_20G_alibase_20241103.vhd, aliyun_3_arm64_20G_pro_alibase_….vhd. Group 2 is the architecture.
+ * A custom image ("m-…") says nothing about its system without an API call, so preview cannot check it and it is
+ * refused; "nocloud" images are for running outside ECS and do not read ECS user data.
+ */
+export const SUPPORTED_IMAGE_ID_PATTERN = /^(ubuntu_(?:22|24)_04|aliyun_3(?:_\d+)?)_(?:[a-z0-9]+_)*?(x64|arm64)_\d+G(?:_[a-z0-9]+)*\.vhd$/;
+
+/**
+ * The tags the stack sets itself: index.ts puts managed-by, project and stack on every resource, and the host puts
+ * dify-version, cpu-cores and memory-gib on the instance (the policy pack reads them). A user tag may not replace them.
+ */
+export const STACK_TAG_KEYS: readonly string[] = ["managed-by", "project", "stack", "dify-version", "cpu-cores", "memory-gib"];
+/** Alibaba Cloud allows at most 20 tags on a resource; the instance carries the stack's own tags as well. */
+export const MAX_TAGS_PER_RESOURCE = 20;
+export const MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - STACK_TAG_KEYS.length;
+
+/** Alibaba Cloud's private VPC ranges; a VPC is one of them or a block inside one, /8 to /28. */
+export const VPC_PRIVATE_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+export const VPC_PREFIX_RANGE = { min: 8, max: 28 } as const;
+/** Alibaba's vSwitch mask: /16 to /29. */
+export const VSWITCH_PREFIX_RANGE = { min: 16, max: 29 } as const;
+/** allowedCidrs: shorter prefixes than this open most of the address space (only 0.0.0.0/0 itself may). */
+export const MIN_ALLOWED_PREFIX = 8;
+/** adminCidr: SSH stays open to at most a /16 (65,536 addresses). */
+export const MIN_ADMIN_PREFIX = 16;
+
+/**
+ * Current general-purpose x86 families with 2 vCPU / 4 GiB or more, best first. No burstable (t5/t6) and no
+ * shared/economy types: Dify's nine containers need steady CPU.
+ */
+export const DEFAULT_INSTANCE_TYPE_PREFERENCES: readonly string[] = [
+    "ecs.u1-c1m2.large",
+    "ecs.c9i.large",
+    "ecs.c8i.large",
+    "ecs.c8a.large",
+    "ecs.c7.large",
+    "ecs.c7a.large",
+    "ecs.c6.large",
+    "ecs.g7.large",
+    "ecs.g6.large",
+];
+
+export const MIN_DIFY_VERSION = "1.8.0";
+/** The first release with the preset OAuth client that Alibaba's "Custom OAuth" MCP servers need. */
+export const PRESET_OAUTH_CLIENT_DIFY_VERSION = "1.10.0";
+export const MIN_VCPUS = 2;
+export const MIN_MEMORY_GIB = 4;
+
+export interface StackSettings {
+    /** Alibaba Cloud region, e.g. cn-hangzhou. */
+    region: string;
+    /** Prefix of every cloud resource name. */
+    namePrefix: string;
+    zoneId?: string;
+    instanceType?: string;
+    instanceTypePreferences: string[];
+    cpuArchitecture: CpuArchitecture;
+    imageFamily: ImageFamily;
+    /** A pinned image id; otherwise the newest image of `imageFamily` at first deploy, kept afterwards. */
+    imageId?: string;
+    instanceChargeType: InstanceChargeType;
+    systemDiskCategory: DiskCategory;
+    systemDiskSize: number;
+    dataDiskCategory: DiskCategory;
+    dataDiskSize: number;
+    /** Days to keep the data disk's daily automatic snapshots (default 7); 0 means no snapshot policy. */
+    dataDiskSnapshotRetentionDays: number;
+    /** Protects the data disk from `pulumi destroy` and from replacement (Pulumi `protect`, default on). */
+    protectDataDisk: boolean;
+    /** Encrypt the data disk when it is created (default on); an existing disk is never re-created for it. */
+    encryptDataDisk: boolean;
+    /** The KMS key that encrypts a new data disk; unset: the region's default key for ECS. */
+    dataDiskKmsKeyId?: string;
+    /** Instance metadata only in security hardening mode (a token first), default on. */
+    requireMetadataTokens: boolean;
+    eipBandwidthMbps: number;
+    vpcCidr: string;
+    vswitchCidr: string;
+    allowedCidrs: string[];
+    adminCidr?: string;
+    sshPublicKey?: string;
+    difyVersion: string;
+    domain?: string;
+    certEmail?: string;
+    registryMirrors: string[];
+    pipMirrorUrl?: string;
+    readinessTimeoutMinutes: number;
+    tags: Record<string, string>;
+}
+
+/** Non-fatal findings to show as warnings at preview. */
+export interface ParsedStackSettings {
+    settings: StackSettings;
+    warnings: string[];
+}
+
+/** All problems of a stack's config at once, each naming the key and what is allowed. */
+export class StackConfigError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`Invalid stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "StackConfigError";
+    }
+}
+
+const REGION_PATTERN = /^[a-z]{2,3}(-[a-z]+)+(-\d{1,2})?$/;
+const DIFY_TAG_PATTERN = /^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.]+)?$/;
+const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const NAME_PREFIX_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
+const INSTANCE_TYPE_PATTERN = /^ecs\.[a-z0-9-]+\.[a-z0-9]+$/;
+/** KMS key ids: "key-" and letters and digits (current), or a UUID (older keys). */
+const KMS_KEY_ID_PATTERN = /^(key-[a-z0-9]{8,64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** True for a Dify release tag as the bootstrap fetches it: "1.14.1", "1.10.1-fix.1" (no "v"). */
+export function isDifyReleaseTag(tag: string): boolean {
+    return DIFY_TAG_PATTERN.test(tag);
+}
+
+/** True for a well-formed IPv4 CIDR such as 203.0.113.0/24 (decimal, no leading zeros; host bits may be set). */
+export function isIpv4Cidr(value: string): boolean {
+    return parseIpv4Cidr(value) !== undefined;
+}
+
+/** Mainland China regions, where Docker Hub and PyPI need mirrors (Hong Kong is outside the firewall). */
+export function isMainlandChinaRegion(region: string): boolean {
+    return region.startsWith("cn-") && region !== "cn-hongkong";
+}
+
+/**
+ * vCPU count and memory (GiB) of an instance type, read from its name for the families whose naming is regular;
+ * undefined for others (the deploy-time lookup checks those).
+ */
+export function instanceTypeSizeFromName(instanceType: string): { vcpus: number; memoryGib: number } | undefined {
+    const match = /^ecs\.([a-z0-9-]+)\.(small|medium|large|xlarge|(\d+)xlarge)$/.exec(instanceType);
+    if (!match) {
+        return undefined;
+    }
+    const [, family, size, multiple] = match;
+    const vcpus =
+        size === "small" ? 1 : size === "medium" ? 1 : size === "large" ? 2 : size === "xlarge" ? 4 : 4 * Number(multiple);
+    // Memory per vCPU: "c1m2" style names say it; otherwise the family letter does (c: 2, g: 4, r: 8 GiB).
+    const ratio = /c1m(\d+)/.exec(family);
+    let memoryPerVcpu: number | undefined;
+    if (ratio) {
+        memoryPerVcpu = Number(ratio[1]);
+    } else if (/^c\d/.test(family)) {
+        memoryPerVcpu = 2;
+    } else if (/^g\d/.test(family)) {
+        memoryPerVcpu = 4;
+    } else if (/^r\d/.test(family)) {
+        memoryPerVcpu = 8;
+    }
+    if (memoryPerVcpu === undefined || size === "small") {
+        return undefined;
+    }
+    return { vcpus, memoryGib: vcpus * memoryPerVcpu };
+}
+
+/** True for burstable (t5/t6) and ARM (…y) families that the default selection avoids. */
+export function isAvoidedFamily(instanceType: string, architecture: CpuArchitecture): boolean {
+    const family = instanceType.split(".")[1] ?? "";
+    const burstable = /^t\d/.test(family);
+    const arm = /^[a-z]\d+y$/.test(family);
+    return burstable || (arm && architecture !== "arm64");
+}
+
+/** Reads typed values, collecting a problem (key + allowed values) for each bad one. */
+export class ConfigReader {
+    readonly problems: string[] = [];
+
+    constructor(private readonly source: ConfigSource) {}
+
+    key(name: string): string {
+        return `${CONFIG_NAMESPACE}:${name}`;
+    }
+
+    raw(name: string): string | undefined {
+        const value = this.source.get(name);
+        return value === undefined || value.trim() === "" ? undefined : value.trim();
+    }
+
+    string(name: string, fallback: string): string;
+    string(name: string): string | undefined;
+    string(name: string, fallback?: string): string | undefined {
+        return this.raw(name) ?? fallback;
+    }
+
+    oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+        const value = this.raw(name);
+        if (value === undefined) {
+            return fallback;
+        }
+        if (!(allowed as readonly string[]).includes(value)) {
+            this.problems.push(`${this.key(name)} is "${value}"; allowed: ${allowed.join(", ")}`);
+            return fallback;
+        }
+        return value as T;
+    }
+
+    integer(name: string, fallback: number, min: number, max: number): number;
+    integer(name: string, fallback: undefined, min: number, max: number): number | undefined;
+    integer(name: string, fallback: number | undefined, min: number, max: number): number | undefined {
+        const value = this.raw(name);
+        if (value === undefined) {
+            return fallback;
+        }
+        const parsed = Number(value);
+        if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+            this.problems.push(`${this.key(name)} is "${value}"; allowed: a whole number from ${min} to ${max}`);
+            return fallback;
+        }
+        return parsed;
+    }
+
+    boolean(name: string, fallback: boolean): boolean {
+        const value = this.raw(name);
+        if (value === undefined) {
+            return fallback;
+        }
+        if (value !== "true" && value !== "false") {
+            this.problems.push(`${this.key(name)} is "${value}"; allowed: true, false`);
+            return fallback;
+        }
+        return value === "true";
+    }
+
+    stringList(name: string, fallback: string[]): string[] {
+        const value = this.raw(name);
+        if (value === undefined) {
+            return fallback;
+        }
+        try {
+            const parsed: unknown = JSON.parse(value);
+            if (Array.isArray(parsed) && parsed.every((item) => typeof item === "string")) {
+                return parsed as string[];
+            }
+        } catch {
+            // fall through to the problem below
+        }
+        this.problems.push(`${this.key(name)} must be a list of strings (YAML sequence)`);
+        return fallback;
+    }
+
+    problem(name: string, message: string): void {
+        this.problems.push(`${this.key(name)} ${message}`);
+    }
+}
+
+/**
+ * Reads one CIDR of a setting: decimal IPv4, no leading zeros, and canonical (no host bits set), or a problem
+ * that suggests the canonical form. `listed` words the problem for an entry of a list ("contains").
+ */
+function readCidr(r: ConfigReader, key: string, value: string, example: string, listed = false): Ipv4Cidr | undefined {
+    const verb = listed ? "contains" : "is";
+    const cidr = parseIpv4Cidr(value);
+    if (cidr === undefined) {
+        r.problem(key, `${verb} ${JSON.stringify(value)}; allowed: an IPv4 CIDR block written in decimal such as ${example}`);
+        return undefined;
+    }
+    const canonical = canonicalCidr(cidr);
+    if (canonical !== value) {
+        r.problem(key, `${verb} ${JSON.stringify(value)}, which has host bits set; allowed: the block's network address, "${canonical}"`);
+        return undefined;
+    }
+    return cidr;
+}
+
+/** Number of addresses in a block, for messages. */
+function addressCount(prefix: number): string {
+    return (2 ** (32 - prefix)).toLocaleString("en-US");
+}
+
+const TAG_RULE =
+    '"key=value" with a key of 1-128 and a value of at most 128 characters, neither starting with "aliyun" or "acs:" nor containing "http://" or "https://"';
+
+/** Why one "key=value" tag is refused, or undefined. */
+function tagProblem(key: string, value: string): string | undefined {
+    if (/[\u0000-\u001f\u007f]/.test(key + value)) {
+        return "has a control character";
+    }
+    if (key.length > 128) {
+        return `has a key of ${key.length} characters (Alibaba Cloud allows 128)`;
+    }
+    if (value.length > 128) {
+        return `has a value of ${value.length} characters (Alibaba Cloud allows 128)`;
+    }
+    if (/^(aliyun|acs:)/i.test(key) || /^(aliyun|acs:)/i.test(value)) {
+        return 'starts its key or value with "aliyun" or "acs:" (reserved by Alibaba Cloud)';
+    }
+    if (/https?:\/\//i.test(key + "=" + value)) {
+        return 'contains "http://" or "https://", which Alibaba Cloud refuses in tags';
+    }
+    if (STACK_TAG_KEYS.includes(key.toLowerCase())) {
+        return `would replace the stack's own tag "${key.toLowerCase()}"`;
+    }
+    return undefined;
+}
+
+/** The defaults, also declared in Pulumi.yaml's `config:` block (a test keeps the two equal). */
+export const CONFIG_DEFAULTS = {
+    cpuArchitecture: "x86_64",
+    imageFamily: "acs:ubuntu_22_04_x64",
+    instanceChargeType: "PostPaid",
+    systemDiskCategory: "cloud_essd",
+    systemDiskSize: 60,
+    dataDiskCategory: "cloud_essd",
+    dataDiskSize: 100,
+    dataDiskSnapshotRetentionDays: 7,
+    protectDataDisk: true,
+    encryptDataDisk: true,
+    requireMetadataTokens: true,
+    eipBandwidthMbps: 100,
+    vpcCidr: "172.16.0.0/16",
+    vswitchCidr: "172.16.0.0/24",
+    allowedCidrs: ["0.0.0.0/0"],
+    difyVersion: "1.14.1",
+    registryMirrors: [] as string[],
+    readinessTimeoutMinutes: 45,
+} as const;
+
+/**
+ * Reads and validates every setting. Throws `StackConfigError` listing all problems; returns warnings for
+ * accepted-but-risky values (Dify 1.8–1.9).
+ */
+export function parseStackSettings(source: ConfigSource, context: { stack: string; region?: string }): ParsedStackSettings {
+    const r = new ConfigReader(source);
+    const warnings: string[] = [];
+    const d = CONFIG_DEFAULTS;
+
+    const region = context.region?.trim();
+    if (!region) {
+        r.problems.push(`alicloud:region is not set; set it with "pulumi config set alicloud:region cn-hangzhou"`);
+    } else if (!REGION_PATTERN.test(region)) {
+        r.problems.push(`alicloud:region is "${region}"; allowed: an Alibaba Cloud region id such as cn-hangzhou or ap-southeast-1`);
+    }
+
+    const namePrefix = r.string("namePrefix", `dify-${context.stack}`.toLowerCase().replace(/[^a-z0-9-]/g, "-"));
+    if (!NAME_PREFIX_PATTERN.test(namePrefix)) {
+        r.problem("namePrefix", `is "${namePrefix}"; allowed: 2-41 lowercase letters, digits and "-", starting with a letter`);
+    }
+
+    const cpuArchitecture = r.oneOf("cpuArchitecture", CPU_ARCHITECTURES, d.cpuArchitecture);
+    const instanceType = r.string("instanceType");
+    if (instanceType !== undefined) {
+        if (!INSTANCE_TYPE_PATTERN.test(instanceType)) {
+            r.problem("instanceType", `is "${instanceType}"; allowed: an ECS instance type such as ecs.c7.large`);
+        } else {
+            const size = instanceTypeSizeFromName(instanceType);
+            if (size && (size.vcpus < MIN_VCPUS || size.memoryGib < MIN_MEMORY_GIB)) {
+                r.problem(
+                    "instanceType",
+                    `is "${instanceType}" (${size.vcpus} vCPU, ${size.memoryGib} GiB); Dify needs at least ${MIN_VCPUS} vCPU and ${MIN_MEMORY_GIB} GiB, e.g. ecs.c7.large or ecs.u1-c1m2.large`,
+                );
+            }
+        }
+    }
+    const instanceTypePreferences = r.stringList("instanceTypePreferences", [...DEFAULT_INSTANCE_TYPE_PREFERENCES]);
+    for (const preferred of instanceTypePreferences) {
+        const size = instanceTypeSizeFromName(preferred);
+        if (!INSTANCE_TYPE_PATTERN.test(preferred) || (size && (size.vcpus < MIN_VCPUS || size.memoryGib < MIN_MEMORY_GIB))) {
+            r.problem("instanceTypePreferences", `contains "${preferred}"; allowed: ECS instance types of at least 2 vCPU and 4 GiB`);
+        }
+    }
+
+    const imageFamily = r.oneOf("imageFamily", Object.keys(IMAGE_FAMILIES) as ImageFamily[], d.imageFamily);
+    const imageId = r.string("imageId");
+    if (imageId !== undefined) {
+        const image = SUPPORTED_IMAGE_ID_PATTERN.exec(imageId);
+        const imageArchitecture = image?.[2] === "arm64" ? "arm64" : "x86_64";
+        if (image === null || /_nocloud_/.test(imageId)) {
+            r.problem(
+                "imageId",
+                `is ${JSON.stringify(imageId)}; allowed: a public image id of a system the bootstrap supports (Ubuntu 22.04 or 24.04, Alibaba Cloud Linux 3), such as ubuntu_22_04_x64_20G_alibase_20240220.vhd or aliyun_3_x64_20G_alibase_20241103.vhd, or unset to use imageFamily (a custom image's system cannot be checked at preview)`,
+            );
+        } else if (imageArchitecture !== cpuArchitecture) {
+            r.problem("imageId", `is ${JSON.stringify(imageId)}, an ${imageArchitecture} image, but cpuArchitecture is ${cpuArchitecture}; allowed: an image of the ${cpuArchitecture === "arm64" ? "arm64" : "x64"} architecture`);
+        }
+    }
+    const instanceChargeType = r.oneOf("instanceChargeType", INSTANCE_CHARGE_TYPES, d.instanceChargeType);
+    const systemDiskCategory = r.oneOf("systemDiskCategory", DISK_CATEGORIES, d.systemDiskCategory);
+    const systemDiskSize = r.integer("systemDiskSize", d.systemDiskSize, 40, 500);
+    const dataDiskCategory = r.oneOf("dataDiskCategory", DISK_CATEGORIES, d.dataDiskCategory);
+    const dataDiskSize = r.integer("dataDiskSize", d.dataDiskSize, 20, 32768);
+    // 0 means no snapshot policy.
+    const dataDiskSnapshotRetentionDays = r.integer("dataDiskSnapshotRetentionDays", d.dataDiskSnapshotRetentionDays, 0, 65536);
+    const protectDataDisk = r.boolean("protectDataDisk", d.protectDataDisk);
+    const encryptDataDisk = r.boolean("encryptDataDisk", d.encryptDataDisk);
+    const dataDiskKmsKeyId = r.string("dataDiskKmsKeyId");
+    if (dataDiskKmsKeyId !== undefined) {
+        if (!KMS_KEY_ID_PATTERN.test(dataDiskKmsKeyId)) {
+            r.problem("dataDiskKmsKeyId", `is ${JSON.stringify(dataDiskKmsKeyId)}; allowed: a KMS key id such as key-hzz62f1cb66fa42qo9abc or 0e478b7a-4262-4802-b8cb-00d3fb408e2b`);
+        } else if (!encryptDataDisk) {
+            r.problem("dataDiskKmsKeyId", "is set but encryptDataDisk is false; allowed: unset, or encryptDataDisk true");
+        }
+    }
+    const requireMetadataTokens = r.boolean("requireMetadataTokens", d.requireMetadataTokens);
+    const eipBandwidthMbps = r.integer("eipBandwidthMbps", d.eipBandwidthMbps, 1, 200);
+
+    // The VPC: one of Alibaba's private ranges or a block inside one (Alibaba also takes custom public ranges;
+    // the stack refuses them, as they would hide those internet addresses from the host). The vSwitch inside it.
+    const vpcCidr = r.string("vpcCidr", d.vpcCidr);
+    const vswitchCidr = r.string("vswitchCidr", d.vswitchCidr);
+    const vpc = readCidr(r, "vpcCidr", vpcCidr, "172.16.0.0/16");
+    const privateRanges = VPC_PRIVATE_RANGES.map((range) => parseIpv4Cidr(range) as Ipv4Cidr);
+    const vpcRule = `a block of ${VPC_PRIVATE_RANGES.join(", ")} (Alibaba Cloud's private VPC ranges) with a prefix from /${VPC_PREFIX_RANGE.min} to /${VPC_PREFIX_RANGE.max}, such as 172.16.0.0/16`;
+    const vpcAllowed = vpc !== undefined && privateRanges.some((range) => cidrContains(range, vpc)) && vpc.prefix <= VPC_PREFIX_RANGE.max;
+    if (vpc !== undefined && !vpcAllowed) {
+        r.problem("vpcCidr", `is "${vpcCidr}"; allowed: ${vpcRule}`);
+    }
+    const vswitch = readCidr(r, "vswitchCidr", vswitchCidr, "172.16.0.0/24");
+    if (vswitch !== undefined) {
+        if (vswitch.prefix < VSWITCH_PREFIX_RANGE.min || vswitch.prefix > VSWITCH_PREFIX_RANGE.max) {
+            r.problem("vswitchCidr", `is "${vswitchCidr}"; allowed: a prefix from /${VSWITCH_PREFIX_RANGE.min} to /${VSWITCH_PREFIX_RANGE.max} inside vpcCidr, such as 172.16.0.0/24`);
+        } else if (vpc !== undefined && vpcAllowed && !cidrContains(vpc, vswitch)) {
+            r.problem("vswitchCidr", `is "${vswitchCidr}", outside vpcCidr "${vpcCidr}"; allowed: a block inside vpcCidr, such as ${canonicalCidr({ address: vpc.address, prefix: Math.max(vpc.prefix, 24) })}`);
+        }
+    }
+
+    // Who may reach Dify: non-overlapping blocks of /8 or longer, or the whole internet as exactly 0.0.0.0/0.
+    const allowedCidrs = r.stringList("allowedCidrs", [...d.allowedCidrs]);
+    if (allowedCidrs.length === 0) {
+        r.problem("allowedCidrs", "is empty; allowed: one or more IPv4 CIDR blocks (default 0.0.0.0/0) that may reach Dify on 80/443");
+    }
+    const allowed: Array<{ text: string; cidr: Ipv4Cidr }> = [];
+    for (const text of allowedCidrs) {
+        const cidr = readCidr(r, "allowedCidrs", text, "203.0.113.0/24", true);
+        if (cidr === undefined) {
+            continue;
+        }
+        if (cidr.prefix > 0 && cidr.prefix < MIN_ALLOWED_PREFIX) {
+            r.problem(
+                "allowedCidrs",
+                `contains "${text}", which opens ${addressCount(cidr.prefix)} addresses, most of the internet; allowed: blocks of /${MIN_ALLOWED_PREFIX} or longer, or exactly 0.0.0.0/0 for everyone`,
+            );
+            continue;
+        }
+        const earlier = allowed.find((other) => cidrsOverlap(other.cidr, cidr));
+        if (earlier?.text === text) {
+            r.problem("allowedCidrs", `contains "${text}" twice; allowed: each block once`);
+        } else if (earlier !== undefined) {
+            r.problem("allowedCidrs", `contains "${earlier.text}" and "${text}", which overlap; allowed: blocks that do not overlap (keep the larger one)`);
+        }
+        allowed.push({ text, cidr });
+    }
+    // SSH: at most a /16, never the whole internet.
+    const adminCidr = r.string("adminCidr");
+    if (adminCidr !== undefined) {
+        const admin = readCidr(r, "adminCidr", adminCidr, "203.0.113.7/32");
+        if (admin?.prefix === 0) {
+            r.problem("adminCidr", `is "${adminCidr}", which opens SSH to the whole internet; allowed: your own address range, e.g. 203.0.113.7/32`);
+        } else if (admin !== undefined && admin.prefix < MIN_ADMIN_PREFIX) {
+            r.problem(
+                "adminCidr",
+                `is "${adminCidr}", which opens SSH to ${addressCount(admin.prefix)} addresses; allowed: /${MIN_ADMIN_PREFIX} or longer, your own address range, e.g. 203.0.113.7/32`,
+            );
+        }
+    }
+    const sshPublicKey = r.string("sshPublicKey");
+    if (sshPublicKey !== undefined && !/^(ssh-(rsa|ed25519)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$/.test(sshPublicKey)) {
+        r.problem("sshPublicKey", "is not an OpenSSH public key; allowed: one line such as \"ssh-ed25519 AAAA... you@host\"");
+    }
+
+    const difyVersion = r.string("difyVersion", d.difyVersion);
+    if (!isDifyReleaseTag(difyVersion)) {
+        r.problem("difyVersion", `is "${difyVersion}"; allowed: a Dify release tag without "v", ${MIN_DIFY_VERSION} or later, e.g. 1.14.1`);
+    } else if (compareDifyVersions(difyVersion, MIN_DIFY_VERSION) < 0) {
+        r.problem("difyVersion", `is "${difyVersion}"; allowed: ${MIN_DIFY_VERSION} or later (MCP tools arrived in 1.6, OAuth to MCP servers in 1.8.0)`);
+    } else if (compareDifyVersions(difyVersion, PRESET_OAUTH_CLIENT_DIFY_VERSION) < 0) {
+        warnings.push(
+            `${CONFIG_NAMESPACE}:difyVersion is ${difyVersion}: Dify before ${PRESET_OAUTH_CLIENT_DIFY_VERSION} cannot use a preset OAuth client, so the MCP server must offer dynamic client registration; use ${PRESET_OAUTH_CLIENT_DIFY_VERSION} or later for Alibaba's Custom OAuth.`,
+        );
+    }
+
+    const domain = r.string("domain")?.toLowerCase();
+    const certEmail = r.string("certEmail");
+    if (domain !== undefined && !DOMAIN_PATTERN.test(domain)) {
+        r.problem("domain", `is "${domain}"; allowed: a DNS name such as dify.example.com that points at the stack's EIP`);
+    }
+    if (domain !== undefined && certEmail === undefined) {
+        r.problem("certEmail", `is not set but domain is; allowed: the e-mail address Let's Encrypt sends certificate notices to`);
+    }
+    if (certEmail !== undefined && !isEmailAddress(certEmail)) {
+        r.problem("certEmail", `is ${JSON.stringify(certEmail)}; allowed: ${EMAIL_RULE}`);
+    }
+
+    // Mirrors end up in daemon.json, Dify's .env (which Compose interpolates: no "$") and shell variables.
+    const urlRule = `without credentials, query or fragment, and without ${SPECIAL_CHARACTERS_TEXT}`;
+    const registryMirrors = r.stringList("registryMirrors", [...d.registryMirrors]);
+    registryMirrors.forEach((mirror, index) => {
+        const problem = httpsUrlProblem(mirror);
+        if (problem !== undefined) {
+            r.problem("registryMirrors", `contains ${shownUrl(mirror)}, which ${problem}; allowed: https URLs of Docker Hub mirrors such as https://xxxx.mirror.aliyuncs.com, ${urlRule}`);
+        } else if (registryMirrors.indexOf(mirror) !== index) {
+            r.problem("registryMirrors", `contains ${shownUrl(mirror)} twice; allowed: each mirror once`);
+        }
+    });
+    const pipMirrorUrl =
+        r.string("pipMirrorUrl") ?? (region && isMainlandChinaRegion(region) ? "https://mirrors.aliyun.com/pypi/simple" : undefined);
+    const pipProblem = pipMirrorUrl === undefined ? undefined : httpsUrlProblem(pipMirrorUrl);
+    if (pipMirrorUrl !== undefined && pipProblem !== undefined) {
+        r.problem("pipMirrorUrl", `is ${shownUrl(pipMirrorUrl)}, which ${pipProblem}; allowed: an https URL of a PyPI simple index such as https://mirrors.aliyun.com/pypi/simple/, ${urlRule}`);
+    }
+
+    const readinessTimeoutMinutes = r.integer("readinessTimeoutMinutes", d.readinessTimeoutMinutes, 5, 180);
+
+    // Tags: Alibaba Cloud's rules, at most 20 on a resource counting the stack's own, which they may not replace.
+    const tagMap = new Map<string, string>();
+    for (const entry of r.stringList("tags", [])) {
+        const eq = entry.indexOf("=");
+        if (eq <= 0) {
+            r.problem("tags", `contains ${JSON.stringify(entry)}; allowed: "key=value" strings`);
+            continue;
+        }
+        const key = entry.slice(0, eq);
+        const value = entry.slice(eq + 1);
+        const problem = tagProblem(key, value);
+        if (problem !== undefined) {
+            r.problem("tags", `contains ${JSON.stringify(entry)}, which ${problem}; allowed: ${TAG_RULE}, with a key other than the stack's own (${STACK_TAG_KEYS.join(", ")})`);
+        } else if (tagMap.has(key)) {
+            r.problem("tags", `sets the key "${key}" twice; allowed: each key once`);
+        } else {
+            tagMap.set(key, value);
+        }
+    }
+    const tags: Record<string, string> = Object.fromEntries(tagMap);
+    if (tagMap.size > MAX_USER_TAGS) {
+        r.problem(
+            "tags",
+            `has ${tagMap.size} tags; allowed: at most ${MAX_USER_TAGS} (Alibaba Cloud allows ${MAX_TAGS_PER_RESOURCE} on a resource, and the stack sets ${STACK_TAG_KEYS.length} itself: ${STACK_TAG_KEYS.join(", ")})`,
+        );
+    }
+
+    if (r.problems.length > 0) {
+        throw new StackConfigError(r.problems);
+    }
+    return {
+        warnings,
+        settings: {
+            region: region as string,
+            namePrefix,
+            zoneId: r.string("zoneId"),
+            instanceType,
+            instanceTypePreferences,
+            cpuArchitecture,
+            imageFamily,
+            imageId,
+            instanceChargeType,
+            systemDiskCategory,
+            systemDiskSize,
+            dataDiskCategory,
+            dataDiskSize,
+            dataDiskSnapshotRetentionDays,
+            protectDataDisk,
+            encryptDataDisk,
+            dataDiskKmsKeyId,
+            requireMetadataTokens,
+            eipBandwidthMbps,
+            vpcCidr,
+            vswitchCidr,
+            allowedCidrs,
+            adminCidr,
+            sshPublicKey,
+            difyVersion,
+            domain,
+            certEmail,
+            registryMirrors,
+            pipMirrorUrl,
+            readinessTimeoutMinutes,
+            tags,
+        },
+    };
+}
+
+/** The public base URL of the Dify console: https with a domain, otherwise http on the EIP. */
+export function difyPublicUrl(address: string, domain?: string): string {
+    return domain ? `https://${domain}` : `http://${address}`;
+}
+
+/** The redirect URI Dify uses for MCP OAuth; the RAM OAuth app must register exactly this. */
+export function mcpOAuthCallbackUrl(publicUrl: string): string {
+    return `${publicUrl}/console/api/mcp/oauth/callback`;
+}

@@ -1,0 +1,160 @@
+import { describe, expect, it } from "vitest";
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import {
+    CONFIG_DEFAULTS,
+    CONFIG_NAMESPACE,
+    StackConfigError,
+    instanceTypeSizeFromName,
+    parseStackSettings,
+} from "../../config/stack-config";
+
+const root = path.resolve(__dirname, "..", "..");
+
+function parse(values: Record<string, unknown>, region: string | undefined = "cn-hangzhou") {
+    const source = {
+        get: (key: string) => {
+            const value = values[key];
+            if (value === undefined) {
+                return undefined;
+            }
+            return typeof value === "string" ? value : JSON.stringify(value);
+        },
+    };
+    return parseStackSettings(source, { stack: "dev", region });
+}
+
+function problemsOf(values: Record<string, unknown>, region?: string): string[] {
+    try {
+        parse(values, region);
+    } catch (error) {
+        expect(error).toBeInstanceOf(StackConfigError);
+        return (error as StackConfigError).problems;
+    }
+    throw new Error("expected the configuration to be rejected");
+}
+
+describe("stack settings", () => {
+    it("accepts an empty config with the documented defaults", () => {
+        const { settings, warnings } = parse({});
+        expect(warnings).toEqual([]);
+        expect(settings.difyVersion).toBe("1.14.1");
+        expect(settings.allowedCidrs).toEqual(["0.0.0.0/0"]);
+        expect(settings.adminCidr).toBeUndefined();
+        expect(settings.systemDiskSize).toBeGreaterThanOrEqual(40);
+        expect(settings.systemDiskCategory).toBe("cloud_essd");
+        expect(settings.instanceChargeType).toBe("PostPaid");
+        expect(settings.namePrefix).toBe("dify-dev");
+        // Mainland regions get a PyPI mirror for Dify's plugin installs.
+        expect(settings.pipMirrorUrl).toBe("https://mirrors.aliyun.com/pypi/simple");
+        expect(parse({}, "ap-southeast-1").settings.pipMirrorUrl).toBeUndefined();
+    });
+
+    it("keeps the data by default: encrypted, protected, snapshotted daily for 7 days; metadata with tokens only", () => {
+        const { settings } = parse({});
+        expect(settings).toMatchObject({
+            encryptDataDisk: true,
+            protectDataDisk: true,
+            dataDiskSnapshotRetentionDays: 7,
+            requireMetadataTokens: true,
+        });
+        expect(settings.dataDiskKmsKeyId).toBeUndefined();
+        const off = parse({ encryptDataDisk: "false", protectDataDisk: "false", dataDiskSnapshotRetentionDays: "0", requireMetadataTokens: "false" }).settings;
+        expect(off).toMatchObject({ encryptDataDisk: false, protectDataDisk: false, dataDiskSnapshotRetentionDays: 0, requireMetadataTokens: false });
+    });
+
+    it("takes a KMS key id for the data disk, only with encryption", () => {
+        expect(parse({ dataDiskKmsKeyId: "key-hzz62f1cb66fa42qo9abc" }).settings.dataDiskKmsKeyId).toBe("key-hzz62f1cb66fa42qo9abc");
+        expect(parse({ dataDiskKmsKeyId: "0e478b7a-4262-4802-b8cb-00d3fb408e2b" }).settings.dataDiskKmsKeyId).toBe("0e478b7a-4262-4802-b8cb-00d3fb408e2b");
+        expect(problemsOf({ dataDiskKmsKeyId: "alias/acs/ecs" })[0]).toContain(`${CONFIG_NAMESPACE}:dataDiskKmsKeyId is "alias/acs/ecs"; allowed: a KMS key id`);
+        expect(problemsOf({ dataDiskKmsKeyId: "key-hzz62f1cb66fa42qo9abc", encryptDataDisk: "false" })[0]).toContain("is set but encryptDataDisk is false");
+        expect(problemsOf({ encryptDataDisk: "yes" })[0]).toContain(`${CONFIG_NAMESPACE}:encryptDataDisk is "yes"; allowed: true, false`);
+    });
+
+    it("rejects an instance smaller than 2 vCPU / 4 GiB, naming the key", () => {
+        const [problem] = problemsOf({ instanceType: "ecs.c7.medium" }).concat(problemsOf({ instanceType: "ecs.u1-c1m1.large" }));
+        expect(problem).toContain(`${CONFIG_NAMESPACE}:instanceType`);
+        expect(problem).toMatch(/at least 2 vCPU and 4 GiB/);
+        expect(problemsOf({ instanceType: "ecs.u1-c1m1.large" })[0]).toContain("2 vCPU, 2 GiB");
+        expect(parse({ instanceType: "ecs.g7.xlarge" }).settings.instanceType).toBe("ecs.g7.xlarge");
+    });
+
+    it("rejects a Dify tag below 1.8.0 and warns for 1.8-1.9", () => {
+        expect(problemsOf({ difyVersion: "1.7.2" })[0]).toMatch(/difyVersion is "1\.7\.2"; allowed: 1\.8\.0 or later/);
+        expect(problemsOf({ difyVersion: "v1.9.0" })[0]).toContain("without \"v\"");
+        const { warnings } = parse({ difyVersion: "1.9.2" });
+        expect(warnings[0]).toMatch(/preset OAuth client/);
+        expect(parse({ difyVersion: "1.10.1-fix.1" }).warnings).toEqual([]);
+    });
+
+    it("rejects malformed CIDRs and SSH open to the world", () => {
+        expect(problemsOf({ allowedCidrs: ["10.0.0.0/33"] })[0]).toContain(`${CONFIG_NAMESPACE}:allowedCidrs contains "10.0.0.0/33"`);
+        expect(problemsOf({ adminCidr: "300.1.1.1/32" })[0]).toContain(`${CONFIG_NAMESPACE}:adminCidr`);
+        expect(problemsOf({ adminCidr: "0.0.0.0/0" })[0]).toMatch(/opens SSH to the whole internet/);
+        expect(problemsOf({ vpcCidr: "172.16.0.0" })[0]).toContain(`${CONFIG_NAMESPACE}:vpcCidr`);
+    });
+
+    it("rejects an unknown region format and a missing region", () => {
+        expect(problemsOf({}, "Hangzhou")[0]).toMatch(/alicloud:region is "Hangzhou"; allowed: an Alibaba Cloud region id/);
+        expect(problemsOf({}, "")[0]).toMatch(/alicloud:region is not set/);
+        expect(parse({}, "cn-shanghai-finance-1").settings.region).toBe("cn-shanghai-finance-1");
+    });
+
+    it("requires an e-mail for certificates when a domain is set", () => {
+        expect(problemsOf({ domain: "dify.example.com" })[0]).toContain(`${CONFIG_NAMESPACE}:certEmail is not set but domain is`);
+        const { settings } = parse({ domain: "Dify.Example.com", certEmail: "ops@example.com" });
+        expect(settings.domain).toBe("dify.example.com");
+    });
+
+    it("lists every problem at once, each with the allowed values", () => {
+        const problems = problemsOf({ systemDiskSize: "20", instanceChargeType: "Spot", systemDiskCategory: "ssd" });
+        expect(problems).toHaveLength(3);
+        expect(problems.join("\n")).toContain("allowed: a whole number from 40 to 500");
+        expect(problems.join("\n")).toContain("allowed: PostPaid, PrePaid");
+        expect(problems.join("\n")).toContain("allowed: cloud_essd, cloud_auto");
+    });
+
+    it("parses tags given as key=value strings", () => {
+        expect(parse({ tags: ["team=platform", "cost=a=b"] }).settings.tags).toEqual({ team: "platform", cost: "a=b" });
+        expect(problemsOf({ tags: ["novalue"] })[0]).toContain('"key=value"');
+    });
+
+    it("keeps Pulumi.yaml's declared defaults equal to the code's", () => {
+        const project = yaml.load(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
+            config: Record<string, { default?: unknown }>;
+        };
+        for (const [key, value] of Object.entries(CONFIG_DEFAULTS)) {
+            const declared = project.config[`${CONFIG_NAMESPACE}:${key}`];
+            expect(declared, `Pulumi.yaml declares ${key}`).toBeDefined();
+            expect(declared.default, `default of ${key}`).toEqual(value);
+        }
+    });
+
+    it("accepts the example dev stack", () => {
+        const stack = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+        const values: Record<string, unknown> = {};
+        for (const [key, value] of Object.entries(stack.config)) {
+            if (key.startsWith(`${CONFIG_NAMESPACE}:`)) {
+                values[key.slice(CONFIG_NAMESPACE.length + 1)] = value;
+            }
+        }
+        const { settings } = parse(values, stack.config["alicloud:region"] as string);
+        expect(settings.region).toBe("cn-hangzhou");
+    });
+});
+
+describe("helpers", () => {
+    it("reads sizes from instance type names", () => {
+        expect(instanceTypeSizeFromName("ecs.c7.large")).toEqual({ vcpus: 2, memoryGib: 4 });
+        expect(instanceTypeSizeFromName("ecs.g8i.2xlarge")).toEqual({ vcpus: 8, memoryGib: 32 });
+        expect(instanceTypeSizeFromName("ecs.u1-c1m2.large")).toEqual({ vcpus: 2, memoryGib: 4 });
+        expect(instanceTypeSizeFromName("ecs.hfc7.large")).toBeUndefined();
+    });
+
+    it("orders release tags numerically, a hotfix tag after its release", () => {
+        expect(parse({ difyVersion: "1.10.0" }).warnings).toEqual([]);
+        expect(parse({ difyVersion: "1.9.10" }).warnings).toHaveLength(1);
+        expect(parse({ difyVersion: "1.8.0-fix.1" }).warnings).toHaveLength(1);
+    });
+});

@@ -1,0 +1,192 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+    checkDifyModelProvider,
+    diffDifyModelProvider,
+    DifyModelProviderInputs,
+    DifyModelProviderOutputs,
+    KEY_CHANGED_OUTSIDE_PULUMI,
+    TONGYI_PROVIDER,
+} from "../../../dynamic-providers/dify/model-provider";
+import { HostedProvider, startHostedProvider } from "../../harness/engine-provider";
+import { DifyConsoleServer, startDifyConsoleServer } from "../../servers/dify-console-server";
+
+const ADMIN = { email: "ops@example.com", name: "Ops Admin", password: "Adm1n-Passw0rd-x" };
+const KEY = "sk-test-dashscope-key-original";
+const ROTATED_KEY = "sk-test-dashscope-key-rotated";
+const CREDENTIALS = "/workspaces/current/model-providers/<path>/credentials";
+
+let host: HostedProvider;
+beforeAll(async () => {
+    host = await startHostedProvider({ module: "dynamic-providers/dify/model-provider", exportName: "difyModelProviderProvider" });
+});
+afterAll(() => host.close());
+
+function desired(url: string, overrides: Partial<DifyModelProviderInputs> = {}): DifyModelProviderInputs {
+    return {
+        difyUrl: url,
+        adminEmail: ADMIN.email,
+        adminPassword: ADMIN.password,
+        dashscopeApiKey: KEY,
+        installPollSeconds: 0.01,
+        ...overrides,
+    };
+}
+
+async function checked(inputs: DifyModelProviderInputs): Promise<DifyModelProviderInputs> {
+    const result = await host.call<{ inputs?: DifyModelProviderInputs; failures?: unknown[] }>("check", {}, inputs);
+    expect(result.failures ?? []).toEqual([]);
+    return result.inputs as DifyModelProviderInputs;
+}
+
+describe("DifyModelProvider check and diff", () => {
+    it("fills defaults, names bad fields, and replaces only for another Dify", () => {
+        const inputs = checkDifyModelProvider(desired("http://127.0.0.1:1")).inputs as DifyModelProviderInputs;
+        expect(inputs).toMatchObject({ llmModel: "qwen-plus", embeddingModel: "text-embedding-v4", useInternationalEndpoint: false, credentialName: "pulumi" });
+        const bad = checkDifyModelProvider(desired("http://127.0.0.1:1", { dashscopeApiKey: "", pluginPackagePath: "/nonexistent/tongyi.difypkg", credentialName: "x".repeat(31) }));
+        expect(bad.failures?.map((f) => f.property).sort()).toEqual(["credentialName", "dashscopeApiKey", "pluginPackagePath"]);
+        const olds = { ...inputs, credentialId: "c1" } as DifyModelProviderOutputs;
+        expect(diffDifyModelProvider(olds, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+        expect(diffDifyModelProvider(olds, { ...inputs, dashscopeApiKey: ROTATED_KEY }).replaces).toEqual([]);
+        expect(diffDifyModelProvider(olds, { ...inputs, difyUrl: "http://127.0.0.1:2" }).replaces).toEqual(["difyUrl"]);
+    });
+});
+
+describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyModelProvider against Dify %s", (version) => {
+    let server: DifyConsoleServer;
+    let inputs: DifyModelProviderInputs;
+    let outs: DifyModelProviderOutputs;
+    let id: string;
+    beforeAll(async () => {
+        server = await startDifyConsoleServer({ version, admin: ADMIN, pluginInstallPolls: 2 });
+    });
+    afterAll(() => server.close());
+
+    it("installs tongyi from the marketplace, saves the key, sets the defaults; read equals create; a no-op diff is empty", async () => {
+        inputs = await checked(desired(server.url));
+        ({ id, outs } = await host.call<{ id: string; outs: DifyModelProviderOutputs }>("create", inputs));
+        expect(id).toBe(TONGYI_PROVIDER);
+        expect(outs).toMatchObject({ pluginInstalledByPulumi: true, llmModel: "qwen-plus", embeddingModel: "text-embedding-v4", difyVersion: version });
+        expect(server.count({ route: "POST /workspaces/current/plugin/install/marketplace" })).toBe(1);
+        expect(server.count({ route: "GET /workspaces/current/plugin/tasks/<id>" })).toBe(3); // running, running, success
+        const credentials = server.modelCredentials.get(TONGYI_PROVIDER);
+        expect(credentials?.items.map((c) => [c.id, c.name, c.credentials])).toEqual([
+            [outs.credentialId, "pulumi", { dashscope_api_key: KEY, use_international_endpoint: "false" }],
+        ]);
+        expect(credentials?.currentId).toBe(outs.credentialId);
+        expect(Object.fromEntries(server.defaultModels)).toEqual({
+            llm: { provider: TONGYI_PROVIDER, model: "qwen-plus" },
+            "text-embedding": { provider: TONGYI_PROVIDER, model: "text-embedding-v4" },
+        });
+
+        const read = await host.call<{ id: string; props: DifyModelProviderOutputs }>("read", id, outs);
+        expect(read).toEqual({ id, props: outs });
+        expect(await host.call("diff", id, read.props, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+    });
+
+    it("rotates the key in place with one write and no second credential", async () => {
+        server.resetCalls();
+        const rotated = await checked(desired(server.url, { dashscopeApiKey: ROTATED_KEY }));
+        outs = (await host.call<{ outs: DifyModelProviderOutputs }>("update", id, outs, rotated)).outs;
+        expect(server.count({ kind: "write" })).toBe(1);
+        expect(server.count({ route: `PUT ${CREDENTIALS}` })).toBe(1);
+        const items = server.modelCredentials.get(TONGYI_PROVIDER)?.items ?? [];
+        expect(items.map((c) => c.credentials.dashscope_api_key)).toEqual([ROTATED_KEY]);
+        inputs = rotated;
+    });
+
+    it("changes the default LLM with one write, and refuses one that cannot call tools", async () => {
+        server.resetCalls();
+        const next = await checked(desired(server.url, { dashscopeApiKey: ROTATED_KEY, llmModel: "qwen3-max" }));
+        outs = (await host.call<{ outs: DifyModelProviderOutputs }>("update", id, outs, next)).outs;
+        expect(server.count({ kind: "write" })).toBe(1);
+        expect(server.defaultModels.get("llm")?.model).toBe("qwen3-max");
+        inputs = next;
+
+        server.resetCalls();
+        const vision = await checked(desired(server.url, { dashscopeApiKey: ROTATED_KEY, llmModel: "qwen-vl-plus" }));
+        const error = await host.call("update", id, outs, vision).catch((e: Error) => e);
+        expect((error as Error).message).toMatch(/qwen-vl-plus does not support tool calling.*choose one of: qwen3-max, qwen-max, qwen-plus, qwen-turbo/);
+        expect(server.count({ kind: "write" })).toBe(0);
+    });
+
+    it("reports a key changed outside Pulumi, and the provider gone once the plugin was removed; delete is idempotent", async () => {
+        const [credential] = server.modelCredentials.get(TONGYI_PROVIDER)?.items ?? [];
+        credential.credentials.dashscope_api_key = "sk-someone-elses-key-000000000000";
+        const drifted = await host.call<{ props: DifyModelProviderOutputs }>("read", id, outs);
+        expect(drifted.props.dashscopeApiKey).toBe(KEY_CHANGED_OUTSIDE_PULUMI);
+        expect(diffDifyModelProvider(drifted.props, inputs).changes).toBe(true);
+
+        server.plugins.clear();
+        expect((await host.call<{ id?: string }>("read", id, outs)).id ?? "").toBe("");
+        await host.call("delete", id, outs);
+        await host.call("delete", id, outs);
+    });
+
+    it("adopts an installed plugin and its active credential (updated in place), and leaves the plugin on delete", async () => {
+        server.modelCredentials.clear();
+        server.defaultModels.clear();
+        server.seedTongyi("sk-seeded-by-hand-0000000000");
+        server.resetCalls();
+        const adopted = await host.call<{ id: string; outs: DifyModelProviderOutputs }>("create", await checked(desired(server.url)));
+        expect(adopted.outs.pluginInstalledByPulumi).toBe(false);
+        expect(server.count({ route: "POST /workspaces/current/plugin/install/marketplace" })).toBe(0);
+        expect(server.count({ route: `POST ${CREDENTIALS}` })).toBe(0);
+        expect(server.modelCredentials.get(TONGYI_PROVIDER)?.items.map((c) => c.credentials.dashscope_api_key)).toEqual([KEY]);
+
+        await host.call("delete", adopted.id, adopted.outs);
+        expect(server.modelCredentials.get(TONGYI_PROVIDER)?.items).toEqual([]);
+        expect(server.plugins.size).toBe(1);
+    });
+
+    it("makes one login attempt with a wrong admin password, and keeps passwords and keys out of errors and output", async () => {
+        server.resetCalls();
+        const wrong = "Wr0ng-Admin-Passw0rd";
+        const error = await host.call("create", await checked(desired(server.url, { adminPassword: wrong }))).catch((e: Error) => e);
+        expect((error as Error).message).toMatch(/HTTP 401 authentication_failed.*Not retried/);
+        expect(server.count({ route: "POST /login" })).toBe(1);
+        expect(server.count({ kind: "write" })).toBe(0);
+        for (const secret of [wrong, ADMIN.password, KEY, ROTATED_KEY]) {
+            expect((error as Error).message).not.toContain(secret);
+            expect(host.output()).not.toContain(secret);
+            expect(host.serializedText).not.toContain(secret);
+        }
+    });
+});
+
+describe("DifyModelProvider without marketplace access (Dify 1.14.1)", () => {
+    let server: DifyConsoleServer;
+    beforeAll(async () => {
+        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN, marketplace: false });
+    });
+    afterAll(() => server.close());
+
+    it("explains a rejected DashScope key without echoing it, then installs from an uploaded package", async () => {
+        // Dify answers latest-versions with 200 {"versions": {}} when it cannot reach the marketplace (it swallows
+        // the error), the same as when the marketplace does not list the plugin: the message names both causes.
+        // (The old assertion matched the fake's former 400 "plugin_error", which real Dify never sends here.)
+        const error = await host.call("create", await checked(desired(server.url, { dashscopeApiKey: "bad-key-123456789" }))).catch((e: Error) => e);
+        const message = (error as Error).message;
+        expect(message).toMatch(/lists no langgenius\/tongyi/);
+        expect(message).toMatch(/cannot reach the plugin marketplace \(common in mainland China regions; check MARKETPLACE_API_URL/);
+        expect(message).toMatch(/or the marketplace does not list the plugin\. Give a \.difypkg file/);
+        expect(message).not.toMatch(/\.\./);
+        expect(message).toMatch(/[^.]\.$/);
+        expect(server.count({ route: "POST /workspaces/current/plugin/install/marketplace" })).toBe(0);
+
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tongyi-")), "langgenius-tongyi_0.1.13.difypkg");
+        fs.writeFileSync(file, Buffer.from("PK\u0003\u0004 tongyi plugin package"));
+        const badKey = await host.call("create", await checked(desired(server.url, { dashscopeApiKey: "bad-key-123456789", pluginPackagePath: file }))).catch((e: Error) => e);
+        expect((badKey as Error).message).toMatch(/HTTP 400 invalid_param\): Invalid API-key provided/);
+        expect((badKey as Error).message).not.toContain("bad-key-123456789");
+        expect(server.count({ route: "POST /workspaces/current/plugin/upload/pkg" })).toBe(1);
+
+        // The plugin is installed now; the next attempt (what `up` does after the init failure) finishes the job.
+        const created = await host.call<{ outs: DifyModelProviderOutputs }>("create", await checked(desired(server.url, { pluginPackagePath: file })));
+        expect(created.outs.pluginUniqueIdentifier).toMatch(/^langgenius\/tongyi:0\.1\.13-local@[0-9a-f]{64}$/);
+        expect(server.count({ route: "POST /workspaces/current/plugin/upload/pkg" })).toBe(1);
+        expect(server.defaultModels.get("llm")?.model).toBe("qwen-plus");
+    });
+});
