@@ -3,19 +3,34 @@ import * as random from "@pulumi/random";
 import { renderUserData } from "./bootstrap/userdata";
 import { difyPublicUrl } from "../config/stack-config";
 
+/**
+ * What the user data is made of. Every field goes into the user data, so changing any of them changes it (and
+ * DifyHost replaces the instance for a new user data); INIT_PASSWORD depends on none of them and stays.
+ */
 export interface DifyBootstrapArgs {
-    /** Dify release tag to deploy, e.g. "1.14.1". */
+    /** Dify release tag to deploy, e.g. "1.14.1" (the `difyVersion` setting). */
     difyVersion: pulumi.Input<string>;
-    /** The EIP address, known before the instance boots so it can go into Dify's URLs. */
+    /**
+     * The EIP address, known before the instance boots so it can go into Dify's URLs (http://<address> without
+     * a domain). It changes only with a new EIP.
+     */
     publicAddress: pulumi.Input<string>;
-    /** With a domain, Dify is served on https://<domain> with a Let's Encrypt certificate. */
+    /**
+     * With a domain, Dify is served on https://<domain> with a Let's Encrypt certificate; unset (default): on
+     * http://<publicAddress>. Changing it changes `publicUrl` as well.
+     */
     domain?: pulumi.Input<string>;
+    /** The e-mail address Let's Encrypt sends certificate notices to; required with `domain`, unset by default. */
     certEmail?: pulumi.Input<string>;
-    /** The data disk that keeps Dify's volumes and its generated secrets. */
+    /**
+     * The data disk that keeps Dify's volumes and its generated secrets; the bootstrap finds it by its id (the
+     * disk's serial), formats it only when blank, and refuses one that carries anything but a file system of
+     * its own. It changes only with a new disk.
+     */
     dataDiskId: pulumi.Input<string>;
-    /** Docker Hub mirrors for mainland-China regions. */
+    /** Docker Hub mirrors for the Docker daemon, for mainland-China regions. Default none. */
     registryMirrors?: pulumi.Input<pulumi.Input<string>[]>;
-    /** PyPI index for Dify's plugin daemon and sandbox. */
+    /** PyPI index for Dify's plugin daemon and sandbox. Unset (default): PyPI itself. */
     pipMirrorUrl?: pulumi.Input<string>;
 }
 

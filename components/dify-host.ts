@@ -1,46 +1,117 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { DifyBootstrap } from "./dify-bootstrap";
-import { CONFIG_DEFAULTS, DiskCategory, InstanceChargeType, mcpOAuthCallbackUrl } from "../config/stack-config";
+import { CONFIG_DEFAULTS, type StackSettings } from "../config/stack-config";
+import { DIFY_VERSION_TAG, MEMORY_TAG, VCPU_TAG } from "../rules/instance-tags";
+import { difyMcpOAuthCallbackUrl } from "../rules/oauth-callback";
 import { DifyReadiness } from "../dynamic-providers/dify/readiness";
 
-export interface DifyHostArgs {
-    namePrefix: pulumi.Input<string>;
+/** The stack settings the host must be given (config/stack-config.ts documents each). */
+type RequiredHostSettingKey =
+    | "namePrefix"
+    | "instanceChargeType"
+    | "systemDiskCategory"
+    | "systemDiskSize"
+    | "dataDiskCategory"
+    | "dataDiskSize"
+    | "dataDiskKmsKeyId"
+    | "eipBandwidthMbps"
+    | "sshPublicKey"
+    | "difyVersion"
+    | "domain"
+    | "certEmail"
+    | "pipMirrorUrl"
+    | "readinessTimeoutMinutes";
+
+/** The stack settings the host may be given: left out, each is its `CONFIG_DEFAULTS` value. */
+type DefaultedHostSettingKey =
+    | "dataDiskSnapshotRetentionDays"
+    | "protectDataDisk"
+    | "encryptDataDisk"
+    | "requireMetadataTokens"
+    | "registryMirrors";
+
+/**
+ * The host's part of the parsed stack settings: index.ts passes `parseStackSettings(...).settings` as it is.
+ * Each field is documented on `StackSettings` (what it is, its default, and what changing it does to a running
+ * stack). dataDiskSnapshotRetentionDays, protectDataDisk, encryptDataDisk, requireMetadataTokens and
+ * registryMirrors may be left out, and then take their `CONFIG_DEFAULTS` value.
+ * The settings that are not the host's (placement, image family, network, tags) reach it resolved, through
+ * `network`, `instance` and `tags`.
+ */
+export type DifyHostSettings = Pick<StackSettings, RequiredHostSettingKey> &
+    Partial<Pick<StackSettings, DefaultedHostSettingKey>>;
+
+/** Where the host is attached: the stack's DifyNetwork and DifySecurityGroup. */
+export interface DifyHostNetwork {
+    /**
+     * The zone of the vSwitch, where the data disk is created. A disk cannot move zones: a new zone (or one not
+     * known at preview, as with a new vSwitch) replaces the data disk with a new, empty one, which
+     * `protectDataDisk` (default) refuses.
+     */
     zoneId: pulumi.Input<string>;
+    /**
+     * The vSwitch the instance is attached to (in `zoneId`). Changing it moves the instance in place (ECS
+     * ModifyInstanceVpcAttribute: the provider stops and starts it, and its private address changes); the
+     * bootstrap does not run again.
+     */
     vswitchId: pulumi.Input<string>;
+    /**
+     * The security group the instance joins. Changing it moves the instance in place (it joins the new group and
+     * leaves the old one), without a restart.
+     */
     securityGroupId: pulumi.Input<string>;
+}
+
+/** The instance type and image, as index.ts resolves them from the region (config/placement.ts). */
+export interface DifyHostInstance {
+    /**
+     * The ECS instance type: the `instanceType` setting, or the first of `instanceTypePreferences` the region
+     * offers. Changing it resizes the instance in place: the provider stops it, changes the type and starts it
+     * again (Dify is down meanwhile; the bootstrap does not run again, and no data is lost).
+     */
     instanceType: pulumi.Input<string>;
-    /** vCPUs and memory (GiB) of the instance type as the region reports them; tagged for the policy pack. */
-    instanceCpuCores?: pulumi.Input<number>;
-    instanceMemoryGib?: pulumi.Input<number>;
+    /**
+     * vCPUs of `instanceType` as the region reports them, tagged on the instance as `cpu-cores` for the policy
+     * pack (which sizes types their name does not size by this tag). Unset: no tag. Changing it updates the tag
+     * in place.
+     */
+    cpuCores?: pulumi.Input<number>;
+    /** Memory (GiB) of `instanceType` as the region reports it, tagged as `memory-gib`; like `cpuCores`. */
+    memoryGib?: pulumi.Input<number>;
+    /**
+     * The system image: the pinned `imageId` setting, or the newest image of `imageFamily` (resolveImageId).
+     * With `imageFromLookup` later changes are ignored. Otherwise a new image rebuilds the system disk in place
+     * (ECS ReplaceSystemDisk, the provider's default unless `alicloud:features` sets
+     * `ecsInstance.replaceOnImageUpdate`, which replaces the instance instead): the instance keeps its id, EIP
+     * and data disk, the system disk is new, and cloud-init runs the bootstrap again as on a first boot.
+     */
     imageId: pulumi.Input<string>;
-    /** True when `imageId` came from a family lookup: later lookups must not rebuild the system disk. */
+    /**
+     * True when `imageId` came from the family lookup (no `imageId` setting): the instance then ignores changes
+     * of `imageId`, so a newer public image of the family never rebuilds the system disk. Turning it off (pinning
+     * an image) applies a pinned image that differs from the instance's as `imageId` describes; turning it on
+     * keeps the image the instance has.
+     */
     imageFromLookup: boolean;
-    instanceChargeType: InstanceChargeType;
-    systemDiskCategory: pulumi.Input<DiskCategory>;
-    systemDiskSize: pulumi.Input<number>;
-    dataDiskCategory: pulumi.Input<DiskCategory>;
-    dataDiskSize: pulumi.Input<number>;
-    /** Keep daily automatic snapshots of the data disk this many days; default 7, 0: no snapshot policy. */
-    dataDiskSnapshotRetentionDays?: number;
-    /** Protect the data disk from deletion and replacement (Pulumi `protect`); default true. */
-    protectDataDisk?: boolean;
-    /** Create the data disk encrypted; default true. Applies to a new disk only (see DifyHost). */
-    encryptDataDisk?: boolean;
-    /** The KMS key that encrypts a new data disk; unset: the region's default key for ECS disks. */
-    dataDiskKmsKeyId?: pulumi.Input<string>;
-    /** Instance metadata only with a session token (security hardening mode); default true. */
-    requireMetadataTokens?: boolean;
-    eipBandwidthMbps: pulumi.Input<number>;
-    /** An OpenSSH public key for root; without it the instance has no login key. */
-    sshPublicKey?: pulumi.Input<string>;
-    difyVersion: pulumi.Input<string>;
-    domain?: pulumi.Input<string>;
-    certEmail?: pulumi.Input<string>;
-    registryMirrors?: pulumi.Input<pulumi.Input<string>[]>;
-    pipMirrorUrl?: pulumi.Input<string>;
-    /** How long `pulumi up` waits for Dify to answer. */
-    readinessTimeoutMinutes: pulumi.Input<number>;
+}
+
+/**
+ * The arguments of DifyHost: the stack settings as parsed, what index.ts resolves from the region and the other
+ * components (`network`, `instance`), and the tags.
+ */
+export interface DifyHostArgs {
+    /** The host's stack settings, usually the whole parsed `StackSettings`. See `DifyHostSettings`. */
+    settings: DifyHostSettings;
+    /** The vSwitch (and its zone) and the security group the host is attached to. */
+    network: DifyHostNetwork;
+    /** The instance type, its size and the system image. */
+    instance: DifyHostInstance;
+    /**
+     * Tags on every taggable resource of the host (EIP, data disk, snapshot policy, key pair, instance): index.ts
+     * gives the `tags` setting plus managed-by, project and stack. The instance gets dify-version, cpu-cores and
+     * memory-gib besides. Unset: only the instance's own tags. Changing them updates the tags in place.
+     */
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
@@ -75,14 +146,15 @@ export class DifyHost extends pulumi.ComponentResource {
 
     constructor(name: string, args: DifyHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dify-mcp-stack:index:DifyHost", name, {}, opts);
-        const tags = args.tags;
-        const encrypt = args.encryptDataDisk ?? true;
+        const { settings, network, instance, tags } = args;
+        const encrypt = settings.encryptDataDisk ?? CONFIG_DEFAULTS.encryptDataDisk;
+        const requireTokens = settings.requireMetadataTokens ?? CONFIG_DEFAULTS.requireMetadataTokens;
 
         this.eip = new alicloud.ecs.EipAddress(
             `${name}-eip`,
             {
-                addressName: pulumi.interpolate`${args.namePrefix}-eip`,
-                bandwidth: pulumi.output(args.eipBandwidthMbps).apply(String),
+                addressName: `${settings.namePrefix}-eip`,
+                bandwidth: String(settings.eipBandwidthMbps),
                 // Inbound traffic is free, so pay-by-traffic with a high cap makes the multi-GB image pull fast.
                 internetChargeType: "PayByTraffic",
                 paymentType: "PayAsYouGo",
@@ -94,29 +166,33 @@ export class DifyHost extends pulumi.ComponentResource {
         this.dataDisk = new alicloud.ecs.EcsDisk(
             `${name}-data`,
             {
-                diskName: pulumi.interpolate`${args.namePrefix}-data`,
+                diskName: `${settings.namePrefix}-data`,
                 description: "Dify volumes and secrets; survives instance replacement",
-                zoneId: args.zoneId,
-                category: args.dataDiskCategory,
-                size: args.dataDiskSize,
+                zoneId: network.zoneId,
+                category: settings.dataDiskCategory,
+                size: settings.dataDiskSize,
                 deleteWithInstance: false,
                 deleteAutoSnapshot: false,
                 encrypted: encrypt,
-                kmsKeyId: encrypt ? args.dataDiskKmsKeyId : undefined,
+                kmsKeyId: encrypt ? settings.dataDiskKmsKeyId : undefined,
                 tags,
             },
-            { parent: this, protect: args.protectDataDisk ?? true, ignoreChanges: ["encrypted", "kmsKeyId"] },
+            {
+                parent: this,
+                protect: settings.protectDataDisk ?? CONFIG_DEFAULTS.protectDataDisk,
+                ignoreChanges: ["encrypted", "kmsKeyId"],
+            },
         );
         if (encrypt) {
-            warnAboutKeptDisk(this.dataDisk, args.dataDiskKmsKeyId);
+            warnAboutKeptDisk(this.dataDisk, settings.dataDiskKmsKeyId);
         }
 
-        const retentionDays = args.dataDiskSnapshotRetentionDays ?? CONFIG_DEFAULTS.dataDiskSnapshotRetentionDays;
+        const retentionDays = settings.dataDiskSnapshotRetentionDays ?? CONFIG_DEFAULTS.dataDiskSnapshotRetentionDays;
         if (retentionDays > 0) {
             const policy = new alicloud.ecs.AutoSnapshotPolicy(
                 `${name}-snapshots`,
                 {
-                    autoSnapshotPolicyName: pulumi.interpolate`${args.namePrefix}-data-daily`,
+                    autoSnapshotPolicyName: `${settings.namePrefix}-data-daily`,
                     // Every day at 03:00 (UTC+8).
                     repeatWeekdays: ["1", "2", "3", "4", "5", "6", "7"],
                     timePoints: ["3"],
@@ -135,22 +211,22 @@ export class DifyHost extends pulumi.ComponentResource {
         this.bootstrap = new DifyBootstrap(
             `${name}-bootstrap`,
             {
-                difyVersion: args.difyVersion,
+                difyVersion: settings.difyVersion,
                 publicAddress: this.eip.ipAddress,
-                domain: args.domain,
-                certEmail: args.certEmail,
+                domain: settings.domain,
+                certEmail: settings.certEmail,
                 dataDiskId: this.dataDisk.id,
-                registryMirrors: args.registryMirrors,
-                pipMirrorUrl: args.pipMirrorUrl,
+                registryMirrors: settings.registryMirrors,
+                pipMirrorUrl: settings.pipMirrorUrl,
             },
             { parent: this },
         );
 
         const keyPair =
-            args.sshPublicKey !== undefined
+            settings.sshPublicKey !== undefined
                 ? new alicloud.ecs.EcsKeyPair(
                       `${name}-key`,
-                      { keyPairName: pulumi.interpolate`${args.namePrefix}-admin`, publicKey: args.sshPublicKey, tags },
+                      { keyPairName: `${settings.namePrefix}-admin`, publicKey: settings.sshPublicKey, tags },
                       { parent: this },
                   )
                 : undefined;
@@ -158,31 +234,31 @@ export class DifyHost extends pulumi.ComponentResource {
         this.instance = new alicloud.ecs.Instance(
             `${name}-instance`,
             {
-                instanceName: pulumi.interpolate`${args.namePrefix}-host`,
-                hostName: pulumi.interpolate`${args.namePrefix}-host`,
-                instanceType: args.instanceType,
-                imageId: args.imageId,
-                vswitchId: args.vswitchId,
-                securityGroups: [args.securityGroupId],
-                instanceChargeType: args.instanceChargeType,
-                systemDiskCategory: args.systemDiskCategory,
-                systemDiskSize: args.systemDiskSize,
+                instanceName: `${settings.namePrefix}-host`,
+                hostName: `${settings.namePrefix}-host`,
+                instanceType: instance.instanceType,
+                imageId: instance.imageId,
+                vswitchId: network.vswitchId,
+                securityGroups: [network.securityGroupId],
+                instanceChargeType: settings.instanceChargeType,
+                systemDiskCategory: settings.systemDiskCategory,
+                systemDiskSize: settings.systemDiskSize,
                 // The EIP is the public address; no second, system-assigned one.
                 internetMaxBandwidthOut: 0,
                 // Security hardening mode: metadata (user data with INIT_PASSWORD, RAM credentials) only after
                 // PUT /latest/api/token, which a GET forged through Dify (SSRF) cannot do. cloud-init 23.2.2+ uses it.
                 httpEndpoint: "enabled",
-                httpTokens: args.requireMetadataTokens === false ? "optional" : "required",
+                httpTokens: requireTokens ? "required" : "optional",
                 keyName: keyPair?.keyPairName,
                 userData: this.bootstrap.userData.apply((text) => Buffer.from(text, "utf8").toString("base64")),
                 // The release tag and the size are on the instance for operators and for the policy pack's rules.
                 tags: pulumi
-                    .all([tags ?? {}, args.difyVersion, args.instanceCpuCores, args.instanceMemoryGib])
+                    .all([tags ?? {}, settings.difyVersion, instance.cpuCores, instance.memoryGib])
                     .apply(([base, version, cpus, memory]) => ({
                         ...base,
-                        "dify-version": version,
-                        ...(cpus !== undefined ? { "cpu-cores": String(cpus) } : {}),
-                        ...(memory !== undefined ? { "memory-gib": String(memory) } : {}),
+                        [DIFY_VERSION_TAG]: version,
+                        ...(cpus !== undefined ? { [VCPU_TAG]: String(cpus) } : {}),
+                        ...(memory !== undefined ? { [MEMORY_TAG]: String(memory) } : {}),
                     })),
             },
             {
@@ -193,7 +269,7 @@ export class DifyHost extends pulumi.ComponentResource {
                 replaceOnChanges: ["userData"],
                 deleteBeforeReplace: true,
                 // A newer image of the family must not rebuild the system disk.
-                ignoreChanges: args.imageFromLookup ? ["imageId"] : [],
+                ignoreChanges: instance.imageFromLookup ? ["imageId"] : [],
             },
         );
 
@@ -215,14 +291,14 @@ export class DifyHost extends pulumi.ComponentResource {
             {
                 difyUrl: this.difyUrl,
                 instanceId: this.instance.id,
-                timeoutSeconds: pulumi.output(args.readinessTimeoutMinutes).apply((minutes) => minutes * 60),
+                timeoutSeconds: settings.readinessTimeoutMinutes * 60,
             },
             { parent: this, dependsOn: [attachment, association] },
         );
 
         this.instanceId = this.instance.id;
         this.publicIp = this.eip.ipAddress;
-        this.mcpOAuthCallbackUrl = this.difyUrl.apply(mcpOAuthCallbackUrl);
+        this.mcpOAuthCallbackUrl = this.difyUrl.apply(difyMcpOAuthCallbackUrl);
         this.initPassword = this.bootstrap.initPassword;
         this.dataDiskId = this.dataDisk.id;
         this.registerOutputs({

@@ -2,14 +2,27 @@ import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 
 export interface DifyNetworkArgs {
-    /** Prefix of the resource names. */
+    /** Prefix of the resource names (`<prefix>-vpc`, `<prefix>-vswitch`). Changing it renames both in place. */
     namePrefix: pulumi.Input<string>;
-    /** CIDR of the VPC, e.g. 172.16.0.0/16. */
+    /**
+     * CIDR of the VPC, e.g. 172.16.0.0/16 (the `vpcCidr` setting, default 172.16.0.0/16). Changing it updates the
+     * VPC's block in place (VPC ModifyVpcAttribute); the new block must still contain the vSwitch's.
+     */
     vpcCidr: pulumi.Input<string>;
-    /** CIDR of the vSwitch, inside the VPC's. */
+    /**
+     * CIDR of the vSwitch, inside the VPC's (the `vswitchCidr` setting, default 172.16.0.0/24). Changing it
+     * replaces the vSwitch (the new one is created first, so the blocks must not overlap) and moves the instance
+     * to it in place (a restart and a new private address). DifyHost's data disk takes its zone from the
+     * vSwitch, unknown until the new one exists, so the plan also replaces the disk, which `protectDataDisk` stops.
+     */
     vswitchCidr: pulumi.Input<string>;
-    /** The zone that offers the chosen instance type: an ECS instance can only use a vSwitch of its own zone. */
+    /**
+     * The zone that offers the chosen instance type (the `zoneId` setting, or the placement's choice): an ECS
+     * instance can only use a vSwitch of its own zone. Changing it replaces the vSwitch, and the host's data disk
+     * cannot follow (see DifyHostNetwork.zoneId).
+     */
     zoneId: pulumi.Input<string>;
+    /** Tags on the VPC and the vSwitch (index.ts: the `tags` setting plus the stack's own). Updated in place. */
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 

@@ -2,14 +2,29 @@ import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 
 export interface DifySecurityGroupArgs {
+    /** Prefix of the group's name (`<prefix>-sg`). Changing it renames the group in place. */
     namePrefix: pulumi.Input<string>;
+    /**
+     * The VPC the group belongs to. Changing it replaces the group and all its rules (the host then moves to the
+     * new group in place).
+     */
     vpcId: pulumi.Input<string>;
-    /** Who may reach Dify over HTTP(S). */
+    /**
+     * Who may reach Dify over HTTP(S): the `allowedCidrs` setting, default 0.0.0.0/0. One rule per port and block,
+     * named after both, so changing the list creates and deletes only the rules of the blocks added or removed.
+     */
     allowedCidrs: string[];
-    /** When set, SSH (22) is open to this CIDR only; when unset, 22 stays closed. */
+    /**
+     * When set, SSH (22) is open to this CIDR only; when unset (default), 22 stays closed. Changing it creates the
+     * new block's rule and deletes the old one's; setting or unsetting it adds or removes the rule.
+     */
     adminCidr?: string;
-    /** Opens 443 as well as 80 (a domain with a certificate is configured). */
+    /**
+     * Opens 443 as well as 80 (index.ts: a `domain` is set, so Dify serves HTTPS). Turning it on or off creates
+     * or deletes the 443 rules; the 80 rules stay (Let's Encrypt's HTTP challenge comes in on 80).
+     */
     httpsEnabled: boolean;
+    /** Tags on the group (its rules take none). Updated in place. */
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 

@@ -3,11 +3,24 @@
  * admin, model provider, MCP registration and agent app. Secrets (the DashScope key, an adopted admin password)
  * are read by index.ts with `config.requireSecret`/`getSecret` so they stay Pulumi secrets.
  */
+import { DIFY_ACCOUNT_NAME_RULE, isDifyAccountName } from "../rules/dify-account";
 import { ConfigReader, ConfigSource, StackConfigError } from "./stack-config";
-import { EMAIL_RULE, SPECIAL_CHARACTERS_TEXT, httpsEndpointProblem, isEmailAddress, shownUrl } from "../rules/input-rules";
-import { RAM_OAUTH_APP_TYPES, RamOAuthAppType, DEFAULT_RAM_OAUTH_APP_TYPE } from "../dynamic-providers/alibaba/ram-oauth-app";
-import { ALIBABA_CLOUD_SITES } from "../dynamic-providers/alibaba/openapi-mcp-server";
-import { AlibabaCloudSite, McpApiSelection } from "../dynamic-providers/alibaba/openapi-mcp-api";
+import { SPECIAL_CHARACTERS_TEXT, httpsEndpointProblem, shownUrl } from "../rules/input-rules";
+import { EMAIL_RULE, isEmailAddress } from "../rules/email";
+import {
+    ACCESS_TOKEN_VALIDITY_RANGE,
+    DEFAULT_RAM_OAUTH_APP_TYPE,
+    RAM_OAUTH_APP_TYPES,
+    REFRESH_TOKEN_VALIDITY_RANGE,
+    RamOAuthAppType,
+} from "../rules/ram-oauth-app";
+import { ALIBABA_CLOUD_SITES, AlibabaCloudSite, DEFAULT_ALIBABA_CLOUD_SITE, McpApiSelection } from "../rules/openapi-mcp";
+import {
+    DIFY_MCP_SERVER_IDENTIFIER_PATTERN,
+    DIFY_MCP_SERVER_IDENTIFIER_RULE,
+    MCP_SERVER_NAME_PATTERN,
+    MCP_SERVER_NAME_RULE,
+} from "../rules/mcp-names";
 
 export interface IntegrationSettings {
     oauthAppName: string;
@@ -36,8 +49,8 @@ export interface IntegrationSettings {
 
 export const INTEGRATION_DEFAULTS = {
     oauthAppType: DEFAULT_RAM_OAUTH_APP_TYPE,
-    oauthAccessTokenValidity: 3600,
-    mcpSite: "china",
+    oauthAccessTokenValidity: ACCESS_TOKEN_VALIDITY_RANGE.standard,
+    mcpSite: DEFAULT_ALIBABA_CLOUD_SITE,
     adminName: "Admin",
     llmModel: "qwen-plus",
     embeddingModel: "text-embedding-v4",
@@ -99,22 +112,23 @@ export function parseIntegrationSettings(source: ConfigSource, context: { stack:
         r.problem("adminEmail", `is ${JSON.stringify(adminEmail)}; allowed: ${EMAIL_RULE}`);
     }
     const adminName = r.string("adminName", d.adminName);
-    if (adminName.length < 3 || adminName.length > 30) {
-        r.problem("adminName", `is "${adminName}"; allowed: 3 to 30 characters`);
+    if (!isDifyAccountName(adminName)) {
+        r.problem("adminName", `is "${adminName}"; allowed: ${DIFY_ACCOUNT_NAME_RULE}`);
     }
     const mcpServerIdentifier = r.string("mcpServerIdentifier", d.mcpServerIdentifier);
-    if (!/^[a-z0-9_-]{1,24}$/.test(mcpServerIdentifier)) {
-        r.problem("mcpServerIdentifier", `is "${mcpServerIdentifier}"; allowed: 1-24 lowercase letters, digits, "_" and "-"`);
+    if (!DIFY_MCP_SERVER_IDENTIFIER_PATTERN.test(mcpServerIdentifier)) {
+        r.problem("mcpServerIdentifier", `is "${mcpServerIdentifier}"; allowed: ${DIFY_MCP_SERVER_IDENTIFIER_RULE}`);
     }
     const mcpServerName = r.string("mcpServerName", defaultMcpServerName(context.stack));
-    if (!/^[a-z_-][a-z0-9_-]{2,15}$/.test(mcpServerName)) {
-        r.problem("mcpServerName", `is "${mcpServerName}"; allowed: 3-16 lowercase letters, digits, "_" and "-", not starting with a digit`);
+    if (!MCP_SERVER_NAME_PATTERN.test(mcpServerName)) {
+        r.problem("mcpServerName", `is "${mcpServerName}"; allowed: ${MCP_SERVER_NAME_RULE}`);
     }
 
     // 0 (the declared default) means the API's default for the app type.
-    const refreshTokenValidity = r.integer("oauthRefreshTokenValidity", 0, 0, 31536000);
-    if (refreshTokenValidity > 0 && refreshTokenValidity < 7200) {
-        r.problem("oauthRefreshTokenValidity", `is "${refreshTokenValidity}"; allowed: a whole number from 7200 to 31536000, or 0 for the default`);
+    const { min: refreshMin, max: refreshMax } = REFRESH_TOKEN_VALIDITY_RANGE;
+    const refreshTokenValidity = r.integer("oauthRefreshTokenValidity", 0, 0, refreshMax);
+    if (refreshTokenValidity > 0 && refreshTokenValidity < refreshMin) {
+        r.problem("oauthRefreshTokenValidity", `is "${refreshTokenValidity}"; allowed: a whole number from ${refreshMin} to ${refreshMax}, or 0 for the default`);
     }
 
     // Alibaba Cloud API endpoints: https only (the providers also take http, for tests against local servers).
@@ -142,7 +156,7 @@ export function parseIntegrationSettings(source: ConfigSource, context: { stack:
     const settings: IntegrationSettings = {
         oauthAppName: r.string("oauthAppName", `dify-mcp-${context.stack}`),
         oauthAppType: r.oneOf("oauthAppType", RAM_OAUTH_APP_TYPES, d.oauthAppType),
-        oauthAccessTokenValidity: r.integer("oauthAccessTokenValidity", d.oauthAccessTokenValidity, 900, 10800),
+        oauthAccessTokenValidity: r.integer("oauthAccessTokenValidity", d.oauthAccessTokenValidity, ACCESS_TOKEN_VALIDITY_RANGE.min, ACCESS_TOKEN_VALIDITY_RANGE.max),
         oauthRefreshTokenValidity: refreshTokenValidity > 0 ? refreshTokenValidity : undefined,
         imsEndpoint: endpoints.imsEndpoint,
         mcpServerName,

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
-import { MIN_MEMORY_GIB, MIN_VCPUS, StackSettings, isAvoidedFamily } from "./stack-config";
+import { StackSettings, isAvoidedFamily } from "./stack-config";
+import { MIN_MEMORY_GIB, MIN_VCPUS, isLargeEnoughForDify } from "../rules/instance-size";
 
 /** One instance type the region offers, as the ECS DescribeInstanceTypes lookup reports it. */
 export interface InstanceTypeOffer {
@@ -27,7 +28,7 @@ export interface PlacementRequest {
 }
 
 function fitsDify(offer: InstanceTypeOffer): boolean {
-    return offer.cpuCoreCount >= MIN_VCPUS && offer.memorySize >= MIN_MEMORY_GIB;
+    return isLargeEnoughForDify({ vcpus: offer.cpuCoreCount, memoryGib: offer.memorySize });
 }
 
 function zoneFor(offer: InstanceTypeOffer, zoneId: string | undefined): string | undefined {
@@ -38,7 +39,7 @@ function zoneFor(offer: InstanceTypeOffer, zoneId: string | undefined): string |
 }
 
 /**
- * Picks the instance type and zone. An explicit type must exist in the region, have at least 2 vCPU and 4 GiB,
+ * Picks the instance type and zone. An explicit type must exist in the region, be large enough for Dify,
  * and be offered in the configured zone; otherwise the first preference the region offers wins.
  */
 export function choosePlacement(offers: InstanceTypeOffer[], request: PlacementRequest): Placement {

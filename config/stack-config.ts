@@ -1,16 +1,18 @@
-import { compareDifyVersions } from "../rules/dify-version";
+import { DIFY_VERSION_THRESHOLDS, MIN_DIFY_VERSION, compareDifyVersions } from "../rules/dify-version";
+import { MIN_MEMORY_GIB, MIN_VCPUS, instanceTypeSizeFromName, isLargeEnoughForDify } from "../rules/instance-size";
+import { DIFY_VERSION_TAG, MEMORY_TAG, VCPU_TAG } from "../rules/instance-tags";
 import {
-    EMAIL_RULE,
     Ipv4Cidr,
+    MIN_ALLOWED_PREFIX,
     SPECIAL_CHARACTERS_TEXT,
     canonicalCidr,
     cidrContains,
     cidrsOverlap,
     httpsUrlProblem,
-    isEmailAddress,
     parseIpv4Cidr,
     shownUrl,
 } from "../rules/input-rules";
+import { EMAIL_RULE, isEmailAddress } from "../rules/email";
 
 /**
  * Typed, validated stack settings. `index.ts` reads them from Pulumi config; the user-data preview script reads
@@ -27,10 +29,10 @@ export interface ConfigSource {
 }
 
 export type InstanceChargeType = "PostPaid" | "PrePaid";
-export const INSTANCE_CHARGE_TYPES: readonly InstanceChargeType[] = ["PostPaid", "PrePaid"];
+const INSTANCE_CHARGE_TYPES: readonly InstanceChargeType[] = ["PostPaid", "PrePaid"];
 
 export type DiskCategory = "cloud_essd" | "cloud_auto" | "cloud_essd_entry" | "cloud_efficiency" | "cloud_ssd";
-export const DISK_CATEGORIES: readonly DiskCategory[] = [
+const DISK_CATEGORIES: readonly DiskCategory[] = [
     "cloud_essd",
     "cloud_auto",
     "cloud_essd_entry",
@@ -39,10 +41,10 @@ export const DISK_CATEGORIES: readonly DiskCategory[] = [
 ];
 
 export type CpuArchitecture = "x86_64" | "arm64";
-export const CPU_ARCHITECTURES: readonly CpuArchitecture[] = ["x86_64", "arm64"];
+const CPU_ARCHITECTURES: readonly CpuArchitecture[] = ["x86_64", "arm64"];
 
 /** Public image families the bootstrap supports (the exact family names: shorter forms return no image). */
-export const IMAGE_FAMILIES = {
+const IMAGE_FAMILIES = {
     "acs:ubuntu_22_04_x64": "ubuntu",
     "acs:ubuntu_24_04_x64": "ubuntu",
     "acs:alibaba_cloud_linux_3_2104_lts_x64": "alinux",
@@ -56,26 +58,24 @@ export type ImageFamily = keyof typeof IMAGE_FAMILIES;
  * A custom image ("m-…") says nothing about its system without an API call, so preview cannot check it and it is
  * refused; "nocloud" images are for running outside ECS and do not read ECS user data.
  */
-export const SUPPORTED_IMAGE_ID_PATTERN = /^(ubuntu_(?:22|24)_04|aliyun_3(?:_\d+)?)_(?:[a-z0-9]+_)*?(x64|arm64)_\d+G(?:_[a-z0-9]+)*\.vhd$/;
+const SUPPORTED_IMAGE_ID_PATTERN = /^(ubuntu_(?:22|24)_04|aliyun_3(?:_\d+)?)_(?:[a-z0-9]+_)*?(x64|arm64)_\d+G(?:_[a-z0-9]+)*\.vhd$/;
 
 /**
  * The tags the stack sets itself: index.ts puts managed-by, project and stack on every resource, and the host puts
  * dify-version, cpu-cores and memory-gib on the instance (the policy pack reads them). A user tag may not replace them.
  */
-export const STACK_TAG_KEYS: readonly string[] = ["managed-by", "project", "stack", "dify-version", "cpu-cores", "memory-gib"];
+const STACK_TAG_KEYS: readonly string[] = ["managed-by", "project", "stack", DIFY_VERSION_TAG, VCPU_TAG, MEMORY_TAG];
 /** Alibaba Cloud allows at most 20 tags on a resource; the instance carries the stack's own tags as well. */
-export const MAX_TAGS_PER_RESOURCE = 20;
-export const MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - STACK_TAG_KEYS.length;
+const MAX_TAGS_PER_RESOURCE = 20;
+const MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - STACK_TAG_KEYS.length;
 
 /** Alibaba Cloud's private VPC ranges; a VPC is one of them or a block inside one, /8 to /28. */
-export const VPC_PRIVATE_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
-export const VPC_PREFIX_RANGE = { min: 8, max: 28 } as const;
+const VPC_PRIVATE_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const VPC_PREFIX_RANGE = { min: 8, max: 28 } as const;
 /** Alibaba's vSwitch mask: /16 to /29. */
-export const VSWITCH_PREFIX_RANGE = { min: 16, max: 29 } as const;
-/** allowedCidrs: shorter prefixes than this open most of the address space (only 0.0.0.0/0 itself may). */
-export const MIN_ALLOWED_PREFIX = 8;
+const VSWITCH_PREFIX_RANGE = { min: 16, max: 29 } as const;
 /** adminCidr: SSH stays open to at most a /16 (65,536 addresses). */
-export const MIN_ADMIN_PREFIX = 16;
+const MIN_ADMIN_PREFIX = 16;
 
 /**
  * Current general-purpose x86 families with 2 vCPU / 4 GiB or more, best first. No burstable (t5/t6) and no
@@ -93,16 +93,17 @@ export const DEFAULT_INSTANCE_TYPE_PREFERENCES: readonly string[] = [
     "ecs.g6.large",
 ];
 
-export const MIN_DIFY_VERSION = "1.8.0";
 /** The first release with the preset OAuth client that Alibaba's "Custom OAuth" MCP servers need. */
-export const PRESET_OAUTH_CLIENT_DIFY_VERSION = "1.10.0";
-export const MIN_VCPUS = 2;
-export const MIN_MEMORY_GIB = 4;
+const PRESET_OAUTH_CLIENT_DIFY_VERSION = DIFY_VERSION_THRESHOLDS.mcpPresetOAuthClient;
 
 export interface StackSettings {
     /** Alibaba Cloud region, e.g. cn-hangzhou. */
     region: string;
-    /** Prefix of every cloud resource name. */
+    /**
+     * Prefix of every cloud resource name: 2-41 lowercase letters, digits and "-", starting with a letter.
+     * Default `dify-<stack>`. Changing it renames the resources in place (the instance's host name too, which
+     * reboots it); the SSH key pair, whose name is fixed at creation, is replaced and re-bound to the instance.
+     */
     namePrefix: string;
     zoneId?: string;
     instanceType?: string;
@@ -111,32 +112,117 @@ export interface StackSettings {
     imageFamily: ImageFamily;
     /** A pinned image id; otherwise the newest image of `imageFamily` at first deploy, kept afterwards. */
     imageId?: string;
+    /**
+     * How the instance is billed: `PostPaid` (pay-as-you-go, default) or `PrePaid` (subscription). Changing it
+     * converts the running instance in place (ECS ModifyInstanceChargeType, which Alibaba limits within a month);
+     * the EIP stays pay-as-you-go.
+     */
     instanceChargeType: InstanceChargeType;
+    /**
+     * Category of the system disk (the OS, Docker and Dify's images; none of Dify's data). Default `cloud_essd`.
+     * The provider cannot change it in place: changing it replaces the instance (the old one is deleted first),
+     * the new one runs the bootstrap again and finds Dify's data and secrets on the kept data disk.
+     */
     systemDiskCategory: DiskCategory;
+    /**
+     * Size of the system disk in GiB, 40-500 (Dify's images take 5-6 GB unpacked). Default 60. Changing it
+     * resizes the disk in place (ECS ResizeDisk, online); a disk only grows, so a smaller size fails at `pulumi up`.
+     */
     systemDiskSize: number;
+    /**
+     * Category of the data disk that keeps Dify's volumes and secrets. Default `cloud_essd`. Changing it converts
+     * the disk in place (ECS ModifyDiskSpec, for the conversions ECS offers); the data stays.
+     */
     dataDiskCategory: DiskCategory;
+    /**
+     * Size of the data disk in GiB, 20-32768. Default 100. Changing it resizes the disk in place (ECS ResizeDisk);
+     * a disk only grows, so a smaller size fails at `pulumi up`. The ext4 file system on it is not grown for you.
+     */
     dataDiskSize: number;
-    /** Days to keep the data disk's daily automatic snapshots (default 7); 0 means no snapshot policy. */
+    /**
+     * Days to keep the data disk's daily automatic snapshots (03:00 UTC+8; snapshot storage is billed), 0-65536;
+     * 0 means no snapshot policy. Default 7. Changing the number updates the policy in place; 0 deletes the policy
+     * and its attachment to the disk (no more snapshots are taken), and a number again creates them.
+     */
     dataDiskSnapshotRetentionDays: number;
-    /** Protects the data disk from `pulumi destroy` and from replacement (Pulumi `protect`, default on). */
+    /**
+     * Pulumi `protect` on the data disk, default true: `pulumi destroy`, and any change that would replace the
+     * disk, stop with an error before deleting it. Changing it changes nothing in the cloud: `pulumi up` records it
+     * (the disk previews as [diff: ~protect]), and only then may a destroy delete the disk and Dify's data.
+     */
     protectDataDisk: boolean;
-    /** Encrypt the data disk when it is created (default on); an existing disk is never re-created for it. */
+    /**
+     * Create the data disk encrypted (with `dataDiskKmsKeyId`, or the region's default ECS key), default true.
+     * Applies only when the disk is created: a disk's encryption is fixed and a new disk would be empty, so the
+     * host ignores it afterwards and changing it changes no resource. While the disk is unencrypted and this is
+     * true, every preview warns; set it to false to keep such a disk knowingly.
+     */
     encryptDataDisk: boolean;
-    /** The KMS key that encrypts a new data disk; unset: the region's default key for ECS. */
+    /**
+     * A customer KMS key (key-… or a UUID) that encrypts a new data disk; needs `encryptDataDisk`. Unset (default):
+     * the region's default key for ECS. Like `encryptDataDisk` it applies only when the disk is created: changing
+     * it later changes no resource, and every preview warns while the disk has another key.
+     */
     dataDiskKmsKeyId?: string;
-    /** Instance metadata only in security hardening mode (a token first), default on. */
+    /**
+     * Instance metadata only in security hardening mode (HttpTokens required: a token from PUT
+     * /latest/api/token first), so a request forged through Dify cannot read the user data (INIT_PASSWORD) or RAM
+     * credentials; needs cloud-init 23.2.2 or later in the image. Default true; false allows plain GETs again.
+     * Changing it updates the instance's metadata options in place (ECS ModifyInstanceMetadataOptions).
+     */
     requireMetadataTokens: boolean;
+    /**
+     * Bandwidth cap of the EIP in Mbit/s, 1-200. Default 100: the EIP is pay-by-traffic and inbound traffic is
+     * free, so a high cap speeds up the image pull at no fixed cost. Changing it updates the EIP in place; its
+     * address stays.
+     */
     eipBandwidthMbps: number;
     vpcCidr: string;
     vswitchCidr: string;
     allowedCidrs: string[];
     adminCidr?: string;
+    /**
+     * An OpenSSH public key for root, imported as the key pair `<namePrefix>-admin` and bound to the instance
+     * (SSH also needs `adminCidr`). Unset (default): no key pair, and the instance has no login key. Adding one
+     * later binds it in place (ECS reboots a running instance); removing it deletes the key pair. A changed key
+     * is only recorded: the provider neither updates a key pair's public key nor replaces the key pair for it.
+     */
     sshPublicKey?: string;
+    /**
+     * The Dify release tag the bootstrap deploys (no "v"), 1.8.0 or later; default `CONFIG_DEFAULTS.difyVersion`.
+     * Also the instance's `dify-version` tag. Changing it changes the user data, which replaces the instance: the
+     * old one is deleted first (Dify is down meanwhile), the new one runs the bootstrap with that release on the
+     * kept data disk (its data and secrets), and `pulumi up` waits for Dify again.
+     */
     difyVersion: string;
+    /**
+     * Serve Dify on https://<domain> with a Let's Encrypt certificate instead of http://<EIP>; the name must
+     * point at the EIP (mainland regions need ICP filing), and `certEmail` is required. Unset (default): http on
+     * the EIP. Changing it changes Dify's URLs in the user data, which replaces the instance (see `difyVersion`);
+     * Dify's URL, the RAM app's redirect URI and the security group's 443 rules follow.
+     */
     domain?: string;
+    /**
+     * The e-mail address Let's Encrypt sends certificate notices to; required with `domain`. Unset by default.
+     * It is in the user data even without a domain, so changing it replaces the instance (see `difyVersion`).
+     */
     certEmail?: string;
+    /**
+     * Docker Hub mirrors (https URLs) for the host's Docker daemon, for mainland-China regions. Default none.
+     * Changing the list changes the user data, which replaces the instance (see `difyVersion`).
+     */
     registryMirrors: string[];
+    /**
+     * The PyPI index Dify's plugin daemon and sandbox install from. Default: https://mirrors.aliyun.com/pypi/simple
+     * in mainland-China regions, none elsewhere. Changing it changes the user data, which replaces the instance
+     * (see `difyVersion`).
+     */
     pipMirrorUrl?: string;
+    /**
+     * How long `pulumi up` waits for Dify to answer on its public URL after a new instance or URL, 5-180 minutes.
+     * Default 45. Changing it only updates the wait's recorded settings: it applies to the next wait, and waits
+     * for nothing now.
+     */
     readinessTimeoutMinutes: number;
     tags: Record<string, string>;
 }
@@ -164,48 +250,13 @@ const INSTANCE_TYPE_PATTERN = /^ecs\.[a-z0-9-]+\.[a-z0-9]+$/;
 const KMS_KEY_ID_PATTERN = /^(key-[a-z0-9]{8,64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /** True for a Dify release tag as the bootstrap fetches it: "1.14.1", "1.10.1-fix.1" (no "v"). */
-export function isDifyReleaseTag(tag: string): boolean {
+function isDifyReleaseTag(tag: string): boolean {
     return DIFY_TAG_PATTERN.test(tag);
 }
 
-/** True for a well-formed IPv4 CIDR such as 203.0.113.0/24 (decimal, no leading zeros; host bits may be set). */
-export function isIpv4Cidr(value: string): boolean {
-    return parseIpv4Cidr(value) !== undefined;
-}
-
 /** Mainland China regions, where Docker Hub and PyPI need mirrors (Hong Kong is outside the firewall). */
-export function isMainlandChinaRegion(region: string): boolean {
+function isMainlandChinaRegion(region: string): boolean {
     return region.startsWith("cn-") && region !== "cn-hongkong";
-}
-
-/**
- * vCPU count and memory (GiB) of an instance type, read from its name for the families whose naming is regular;
- * undefined for others (the deploy-time lookup checks those).
- */
-export function instanceTypeSizeFromName(instanceType: string): { vcpus: number; memoryGib: number } | undefined {
-    const match = /^ecs\.([a-z0-9-]+)\.(small|medium|large|xlarge|(\d+)xlarge)$/.exec(instanceType);
-    if (!match) {
-        return undefined;
-    }
-    const [, family, size, multiple] = match;
-    const vcpus =
-        size === "small" ? 1 : size === "medium" ? 1 : size === "large" ? 2 : size === "xlarge" ? 4 : 4 * Number(multiple);
-    // Memory per vCPU: "c1m2" style names say it; otherwise the family letter does (c: 2, g: 4, r: 8 GiB).
-    const ratio = /c1m(\d+)/.exec(family);
-    let memoryPerVcpu: number | undefined;
-    if (ratio) {
-        memoryPerVcpu = Number(ratio[1]);
-    } else if (/^c\d/.test(family)) {
-        memoryPerVcpu = 2;
-    } else if (/^g\d/.test(family)) {
-        memoryPerVcpu = 4;
-    } else if (/^r\d/.test(family)) {
-        memoryPerVcpu = 8;
-    }
-    if (memoryPerVcpu === undefined || size === "small") {
-        return undefined;
-    }
-    return { vcpus, memoryGib: vcpus * memoryPerVcpu };
 }
 
 /** True for burstable (t5/t6) and ARM (…y) families that the default selection avoids. */
@@ -398,7 +449,7 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             r.problem("instanceType", `is "${instanceType}"; allowed: an ECS instance type such as ecs.c7.large`);
         } else {
             const size = instanceTypeSizeFromName(instanceType);
-            if (size && (size.vcpus < MIN_VCPUS || size.memoryGib < MIN_MEMORY_GIB)) {
+            if (size && !isLargeEnoughForDify(size)) {
                 r.problem(
                     "instanceType",
                     `is "${instanceType}" (${size.vcpus} vCPU, ${size.memoryGib} GiB); Dify needs at least ${MIN_VCPUS} vCPU and ${MIN_MEMORY_GIB} GiB, e.g. ecs.c7.large or ecs.u1-c1m2.large`,
@@ -409,8 +460,8 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     const instanceTypePreferences = r.stringList("instanceTypePreferences", [...DEFAULT_INSTANCE_TYPE_PREFERENCES]);
     for (const preferred of instanceTypePreferences) {
         const size = instanceTypeSizeFromName(preferred);
-        if (!INSTANCE_TYPE_PATTERN.test(preferred) || (size && (size.vcpus < MIN_VCPUS || size.memoryGib < MIN_MEMORY_GIB))) {
-            r.problem("instanceTypePreferences", `contains "${preferred}"; allowed: ECS instance types of at least 2 vCPU and 4 GiB`);
+        if (!INSTANCE_TYPE_PATTERN.test(preferred) || (size && !isLargeEnoughForDify(size))) {
+            r.problem("instanceTypePreferences", `contains "${preferred}"; allowed: ECS instance types of at least ${MIN_VCPUS} vCPU and ${MIN_MEMORY_GIB} GiB`);
         }
     }
 
@@ -628,7 +679,3 @@ export function difyPublicUrl(address: string, domain?: string): string {
     return domain ? `https://${domain}` : `http://${address}`;
 }
 
-/** The redirect URI Dify uses for MCP OAuth; the RAM OAuth app must register exactly this. */
-export function mcpOAuthCallbackUrl(publicUrl: string): string {
-    return `${publicUrl}/console/api/mcp/oauth/callback`;
-}

@@ -1,10 +1,9 @@
 // Address blocks as security-group rules spell them, and how much of the internet they cover.
 //
-// IPv4 is read by the project's own parser (components/input-rules.ts: decimal, no leading zeros), and the
-// "most of the internet" line is the config parser's own (MIN_ALLOWED_PREFIX in components/stack-config.ts). Both
-// modules are dependency-free, so the pack still loads on its own.
-import { parseIpv4Cidr } from "../rules/input-rules";
-import { MIN_ALLOWED_PREFIX } from "../config/stack-config";
+// IPv4 is read by the project's own parser, and the "most of the internet" line is the config parser's own: both
+// from rules/input-rules.ts (parseIpv4Cidr: decimal, no leading zeros; MIN_ALLOWED_PREFIX), which has no
+// dependencies, so the pack still loads on its own.
+import { MIN_ALLOWED_PREFIX, parseIpv4Cidr } from "../rules/input-rules";
 
 export type AddressFamily = "ipv4" | "ipv6";
 
@@ -22,7 +21,7 @@ export interface AddressBlock {
  * The addresses the internet uses, per family: all of IPv4, and for IPv6 the global unicast block 2000::/3
  * (everything outside it is reserved, link-local, unique-local or multicast, never a remote client).
  */
-export const INTERNET: Readonly<Record<AddressFamily, { text: string; first: bigint; size: bigint }>> = {
+const INTERNET: Readonly<Record<AddressFamily, { text: string; first: bigint; size: bigint }>> = {
     ipv4: { text: "0.0.0.0/0", first: 0n, size: 1n << 32n },
     ipv6: { text: "2000::/3", first: 1n << 125n, size: 1n << 125n },
 };
@@ -32,9 +31,9 @@ export const INTERNET: Readonly<Record<AddressFamily, { text: string; first: big
  * prefix shorter than /8 (0.0.0.0/0, 0.0.0.0/1, 128.0.0.0/2, …), for IPv6 more than a /11 of 2000::/3 (::/0,
  * ::/1, 2000::/3, 2000::/4, …). This is the config parser's limit for allowedCidrs.
  */
-export const SINGLE_BLOCK_SHARE_BITS = MIN_ALLOWED_PREFIX;
+const SINGLE_BLOCK_SHARE_BITS = MIN_ALLOWED_PREFIX;
 /** A set of blocks is "the world" when together they cover at least half of it (2^31 IPv4 addresses). */
-export const UNION_SHARE_BITS = 1;
+const UNION_SHARE_BITS = 1;
 
 const IPV6_GROUP = /^[0-9A-Fa-f]{1,4}$/;
 

@@ -4,9 +4,10 @@
 //
 // Resources are matched by type token and read as plain property bags, so the pack needs neither
 // @pulumi/alicloud nor the project's dynamic providers' packages installed. The rules the project already has
-// are imported from its dependency-free modules rather than restated: CIDR parsing (components/input-rules.ts),
-// the config parser's limits and instance sizing (components/stack-config.ts), the Dify version order
-// (dynamic-providers/dify-version.ts).
+// are imported from its dependency-free rule modules (rules/) rather than restated: CIDR parsing and the widest
+// allowed block (input-rules.ts), instance sizing (instance-size.ts) and the tags the host sets for it
+// (instance-tags.ts), the Dify version order and minimum (dify-version.ts), what the RAM OAuth app must be
+// (ram-oauth-app.ts). The pack imports nothing else of the project's.
 //
 // What the engine hands the pack: `validateResource` gets a resource's inputs after its provider's Check (for the
 // alicloud provider defaults such as policy "accept" are filled in; for the project's dynamic resources their own
@@ -36,13 +37,10 @@ export type {
     StackValidationArgs,
     StackValidationPolicy,
 } from "@pulumi/policy";
-import { compareDifyVersions, parseDifyVersion } from "../rules/dify-version";
-import {
-    MIN_DIFY_VERSION as CONFIG_MIN_DIFY_VERSION,
-    MIN_MEMORY_GIB as CONFIG_MIN_MEMORY_GIB,
-    MIN_VCPUS,
-    instanceTypeSizeFromName,
-} from "../config/stack-config";
+import { MIN_DIFY_VERSION, compareDifyVersions, parseDifyVersion } from "../rules/dify-version";
+import { type InstanceSize, MIN_MEMORY_GIB, MIN_VCPUS, instanceTypeSizeFromName, isLargeEnoughForDify } from "../rules/instance-size";
+import { DIFY_VERSION_TAG, MEMORY_TAG, VCPU_TAG } from "../rules/instance-tags";
+import { MCP_SERVER_SCOPE, RAM_OAUTH_APP_TYPES, RAM_OAUTH_PROTOCOL_VERSION } from "../rules/ram-oauth-app";
 import {
     type AddressBlock,
     type AddressFamily,
@@ -53,44 +51,30 @@ import {
 } from "./addresses";
 
 export const SECURITY_GROUP_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule";
-export const ECS_PREFIX_LIST = "alicloud:ecs/ecsPrefixList:EcsPrefixList";
+/**
+ * No stack creates one. Kept because a SecurityGroupRule (which the stack does create) may name one as its source
+ * (prefixListId): the pack reads a list declared in the same program instead of refusing every such rule.
+ */
+const ECS_PREFIX_LIST = "alicloud:ecs/ecsPrefixList:EcsPrefixList";
 export const ECS_INSTANCE = "alicloud:ecs/instance:Instance";
 /** The data disk DifyHost creates. */
 export const ECS_DISK = "alicloud:ecs/ecsDisk:EcsDisk";
-/** The provider's older disk resource (still in @pulumi/alicloud 3.108), same `encrypted` flag. */
-export const LEGACY_ECS_DISK = "alicloud:ecs/disk:Disk";
 /** A `pulumi.dynamic.Resource` registered without a module and type name has this type. */
 export const DYNAMIC_RESOURCE = "pulumi-nodejs:dynamic:Resource";
 /** The project's dynamic resources register as `pulumi-nodejs:dynamic/<module>:<Type>`. */
-export const NAMED_DYNAMIC_RESOURCE_PREFIX = "pulumi-nodejs:dynamic/";
-/** dynamic-providers/ram-oauth-app.ts registers the RAM OAuth app under this type. */
+const NAMED_DYNAMIC_RESOURCE_PREFIX = "pulumi-nodejs:dynamic/";
+/** dynamic-providers/alibaba/ram-oauth-app.ts registers the RAM OAuth app under this type. */
 export const RAM_OAUTH_APP = "pulumi-nodejs:dynamic/alibaba:RamOAuthApplication";
 
-export function isDynamicResource(type: string): boolean {
+function isDynamicResource(type: string): boolean {
     return type === DYNAMIC_RESOURCE || type.startsWith(NAMED_DYNAMIC_RESOURCE_PREFIX);
 }
 
-export const MIN_VCPU = MIN_VCPUS;
-export const MIN_MEMORY_GIB = CONFIG_MIN_MEMORY_GIB;
-export const MIN_DIFY_VERSION = CONFIG_MIN_DIFY_VERSION;
-export const MCP_SCOPE = "/acs/mcp-server";
-export const OAUTH_PROTOCOL_VERSION = "2.1";
-/**
- * App types the OpenAPI MCP server accepts as its custom OAuth client (dynamic-providers/ram-oauth-app.ts
- * RAM_OAUTH_APP_TYPES, restated: that module needs @pulumi/pulumi). ServerApp is a client-credentials app with no
- * user sign-in.
- */
-export const OAUTH_APP_TYPES: readonly string[] = ["WebApp", "NativeApp"];
 /** Ports that may be reachable from anywhere: Dify's web entry points, over TCP. */
-export const PUBLIC_PORTS: readonly number[] = [80, 443];
-export const HTTP_PORT = 80;
-export const HTTPS_PORT = 443;
+const PUBLIC_PORTS: readonly number[] = [80, 443];
+const HTTP_PORT = 80;
+const HTTPS_PORT = 443;
 const SSH_PORT = 22;
-/** Tag the Dify bootstrap sets on the ECS instance. */
-export const DIFY_VERSION_TAG = "dify-version";
-/** Tags giving an instance's size from the region's answer (DifyHost sets them). */
-export const VCPU_TAG = "cpu-cores";
-export const MEMORY_TAG = "memory-gib";
 
 // ---------------------------------------------------------------------------------------------------------
 // Security group rules: how a rule is read
@@ -120,7 +104,7 @@ export function parsePortRange(portRange: string | undefined): PortRange | undef
 }
 
 /** The part of a SecurityGroupRule's inputs these policies read (see alicloud.ecs.SecurityGroupRuleArgs). */
-export interface SecurityGroupRuleProps {
+interface SecurityGroupRuleProps {
     type?: string;
     ipProtocol?: string;
     portRange?: string;
@@ -132,7 +116,7 @@ export interface SecurityGroupRuleProps {
     policy?: string;
 }
 
-export type Transport = "tcp" | "udp";
+type Transport = "tcp" | "udp";
 /** The provider's protocols (ipProtocol) and the port spaces each opens; ICMP, ICMPv6 and GRE have no ports. */
 const PROTOCOL_TRANSPORTS: Readonly<Record<string, readonly Transport[]>> = {
     tcp: ["tcp"],
@@ -144,14 +128,14 @@ const PROTOCOL_TRANSPORTS: Readonly<Record<string, readonly Transport[]>> = {
 };
 
 /** A rule's source field as written, and the block it names (undefined when it cannot be read). */
-export interface RuleSource {
+interface RuleSource {
     field: "cidrIp" | "ipv6CidrIp";
     text: string;
     block?: AddressBlock;
 }
 
 /** A security group rule as the policies understand it. */
-export interface ReadRule {
+interface ReadRule {
     /** Ingress with policy accept: the only rules that open anything. */
     opensIngress: boolean;
     protocol: string;
@@ -179,7 +163,7 @@ function text(value: unknown): string | undefined {
  * `guarded`: a value still unknown in a preview (the SDK's props throw UnknownValueError when read) is listed in
  * `unknown` instead of aborting the whole stack policy.
  */
-export function readRule(props: SecurityGroupRuleProps, guarded = false): ReadRule {
+function readRule(props: SecurityGroupRuleProps, guarded = false): ReadRule {
     const unknown: string[] = [];
     const read = (key: keyof SecurityGroupRuleProps): unknown => {
         if (!guarded) {
@@ -247,7 +231,7 @@ function describeSources(sources: readonly RuleSource[]): string {
 }
 
 /** Returns why the rule cannot be checked (a port range or source the pack cannot read), or undefined. */
-export function checkRuleReadable(props: SecurityGroupRuleProps): string | undefined {
+function checkRuleReadable(props: SecurityGroupRuleProps): string | undefined {
     const rule = readRule(props);
     if (!rule.opensIngress) {
         return undefined;
@@ -266,7 +250,7 @@ export function checkRuleReadable(props: SecurityGroupRuleProps): string | undef
 }
 
 /** Returns why the rule exposes SSH to the world, or undefined when it does not. */
-export function checkSshExposure(props: SecurityGroupRuleProps): string | undefined {
+function checkSshExposure(props: SecurityGroupRuleProps): string | undefined {
     const rule = readRule(props);
     const world = worldWideSources(rule);
     if (!rule.opensIngress || world.length === 0 || !rule.transports.includes("tcp") || rule.ports === undefined) {
@@ -280,7 +264,7 @@ export function checkSshExposure(props: SecurityGroupRuleProps): string | undefi
 }
 
 /** Returns why the rule opens a port other than TCP 80/443 to the world, or undefined when it does not. */
-export function checkWorldOpenPorts(props: SecurityGroupRuleProps): string | undefined {
+function checkWorldOpenPorts(props: SecurityGroupRuleProps): string | undefined {
     const rule = readRule(props);
     const world = worldWideSources(rule);
     if (!rule.opensIngress || world.length === 0 || rule.transports.length === 0 || rule.ports === undefined) {
@@ -428,7 +412,7 @@ function namesOf(rules: readonly StackRule[]): string {
  * IPv4, or of IPv6's global unicast space), through blocks no single-rule policy reports: 0.0.0.0/8 + 1.0.0.0/8 +
  * … up to 128 blocks, a prefix list holding 0.0.0.0/0 or a pair of /1s, and so on. TCP 80 and 443 are exempt.
  */
-export function checkWorldOpenAcrossRules(args: StackValidationArgs, reportViolation: ReportViolation): void {
+function checkWorldOpenAcrossRules(args: StackValidationArgs, reportViolation: ReportViolation): void {
     for (const [, rules] of groupBy(stackRules(args, reportViolation), (r) => r.group)) {
         for (const transport of ["tcp", "udp"] as const) {
             const applicable = rules.filter((r) => r.rule.transports.includes(transport));
@@ -487,7 +471,7 @@ function worldOpenOnTcp(rules: readonly StackRule[], port: number): StackRule[] 
  * the stack has a domain (and so HTTPS with Let's Encrypt); without it, Dify's console, its sign-in and the
  * MCP OAuth callback travel as plain HTTP.
  */
-export function checkHttpWithoutHttps(args: StackValidationArgs, reportViolation: ReportViolation): void {
+function checkHttpWithoutHttps(args: StackValidationArgs, reportViolation: ReportViolation): void {
     for (const [, rules] of groupBy(stackRules(args), (r) => r.group)) {
         const http = worldOpenOnTcp(rules, HTTP_PORT);
         if (http.length === 0 || worldOpenOnTcp(rules, HTTPS_PORT).length > 0) {
@@ -505,45 +489,34 @@ export function checkHttpWithoutHttps(args: StackValidationArgs, reportViolation
 // ---------------------------------------------------------------------------------------------------------
 // ECS instance size
 
-export interface InstanceSize {
-    vcpu: number;
-    memoryGib: number;
-}
-
-/** Size of an ECS instance type from its name (the config parser's reading), or undefined when it cannot tell. */
-export function instanceTypeSize(instanceType: string): InstanceSize | undefined {
-    const size = instanceTypeSizeFromName(instanceType.trim().toLowerCase());
-    return size === undefined ? undefined : { vcpu: size.vcpus, memoryGib: size.memoryGib };
-}
-
 /** The part of an ECS Instance's inputs these policies read. */
-export interface InstanceProps {
+interface InstanceProps {
     instanceType?: string;
     tags?: Record<string, string>;
     dataDisks?: Array<{ encrypted?: boolean | string; name?: string }>;
 }
 
 /** Returns why the instance is too small (or cannot be sized), or undefined when it is large enough. */
-export function checkInstanceSize(instance: InstanceProps): string | undefined {
+function checkInstanceSize(instance: InstanceProps): string | undefined {
     const instanceType = instance.instanceType;
     if (instanceType === undefined || instanceType === "") {
         return "instanceType is not set";
     }
-    let size = instanceTypeSize(instanceType);
+    let size: InstanceSize | undefined = instanceTypeSizeFromName(instanceType);
     let source = `instance type ${instanceType}`;
     if (size === undefined) {
-        const vcpu = Number(instance.tags?.[VCPU_TAG]);
+        const vcpus = Number(instance.tags?.[VCPU_TAG]);
         const memoryGib = Number(instance.tags?.[MEMORY_TAG]);
-        if (!(vcpu > 0 && memoryGib > 0)) {
+        if (!(vcpus > 0 && memoryGib > 0)) {
             return `instance type ${instanceType} cannot be sized from its name (c/g/r families, -c1mN names) and the ` +
                 `instance has no "${VCPU_TAG}"/"${MEMORY_TAG}" tags; DifyHost sets them from alicloud.ecs.getInstanceTypes ` +
                 "(cpuCoreCount, memorySize)";
         }
-        size = { vcpu, memoryGib };
+        size = { vcpus, memoryGib };
         source = `instance type ${instanceType} (size from tags ${VCPU_TAG}/${MEMORY_TAG})`;
     }
-    if (size.vcpu < MIN_VCPU || size.memoryGib < MIN_MEMORY_GIB) {
-        return `${source} has ${size.vcpu} vCPU and ${size.memoryGib} GiB; Dify needs at least ${MIN_VCPU} vCPU ` +
+    if (!isLargeEnoughForDify(size)) {
+        return `${source} has ${size.vcpus} vCPU and ${size.memoryGib} GiB; Dify needs at least ${MIN_VCPUS} vCPU ` +
             `and ${MIN_MEMORY_GIB} GiB`;
     }
     return undefined;
@@ -554,14 +527,16 @@ export function checkInstanceSize(instance: InstanceProps): string | undefined {
 
 /**
  * True when `version` is the release `minimum` or later: a pre-release (1.8.0-rc1) comes before its release, a
- * Dify fix tag (1.8.0-fix.1) after it. Unparsable versions ("latest") are never acceptable.
+ * Dify fix tag (1.8.0-fix.1) after it. Unparsable versions ("latest") are never acceptable. The config parser
+ * judges difyVersion against MIN_DIFY_VERSION by the same order; rules/dify-version.ts's own difyVersionAtLeast
+ * is another rule (feature thresholds, where a release candidate already counts).
  */
 export function difyVersionAtLeast(version: string, minimum: string): boolean {
     return parseDifyVersion(version) !== undefined && compareDifyVersions(version, minimum) >= 0;
 }
 
 /** Returns why the instance's Dify version is not acceptable, or undefined when it is. */
-export function checkDifyVersion(instance: InstanceProps): string | undefined {
+function checkDifyVersion(instance: InstanceProps): string | undefined {
     const version = instance.tags?.[DIFY_VERSION_TAG];
     if (version === undefined || version === "") {
         return `the instance has no "${DIFY_VERSION_TAG}" tag; the Dify bootstrap sets it to the pinned Dify release`;
@@ -587,19 +562,17 @@ export function checkDifyVersion(instance: InstanceProps): string | undefined {
 // leave the stack no way forward but losing Dify's data; it is reported as advisory instead (from the disk's
 // actual state, by a stack policy), and every other disk must be created encrypted.
 
-export const DISK_TYPES: readonly string[] = [ECS_DISK, LEGACY_ECS_DISK];
-
 function isEncrypted(value: unknown): boolean {
     return value === true || value === "true";
 }
 
 /** True when the resource pins its encryption with ignoreChanges: its inputs are what the disk was created with. */
-export function encryptionPinned(opts: { ignoreChanges?: readonly string[] } | undefined): boolean {
+function encryptionPinned(opts: { ignoreChanges?: readonly string[] } | undefined): boolean {
     return (opts?.ignoreChanges ?? []).includes("encrypted");
 }
 
-/** Returns why a disk (EcsDisk or the legacy Disk) is not encrypted, or undefined when it is. */
-export function checkDiskEncrypted(props: { encrypted?: unknown; kmsKeyId?: unknown }): string | undefined {
+/** Returns why a disk is not encrypted, or undefined when it is. */
+function checkDiskEncrypted(props: { encrypted?: unknown; kmsKeyId?: unknown }): string | undefined {
     if (isEncrypted(props.encrypted)) {
         return undefined;
     }
@@ -610,7 +583,7 @@ export function checkDiskEncrypted(props: { encrypted?: unknown; kmsKeyId?: unkn
 
 /** The resource check: a disk that pins `encrypted` and has none in its inputs predates encryption (see above). */
 function validateDiskEncrypted(args: ResourceValidationArgs, reportViolation: ReportViolation): void {
-    if (!DISK_TYPES.includes(args.type) || (encryptionPinned(args.opts) && !("encrypted" in args.props))) {
+    if (args.type !== ECS_DISK || (encryptionPinned(args.opts) && !("encrypted" in args.props))) {
         return;
     }
     const message = checkDiskEncrypted(args.props);
@@ -623,9 +596,9 @@ function validateDiskEncrypted(args: ResourceValidationArgs, reportViolation: Re
  * Reports disks kept unencrypted: pinned by ignoreChanges, existing (their state, read from the cloud, has a
  * createTime) and not encrypted in that state. A disk still to be created is data-disk-encrypted's to judge.
  */
-export function checkKeptUnencryptedDisks(args: StackValidationArgs, reportViolation: ReportViolation): void {
+function checkKeptUnencryptedDisks(args: StackValidationArgs, reportViolation: ReportViolation): void {
     for (const disk of args.resources) {
-        if (!DISK_TYPES.includes(disk.type) || !encryptionPinned(disk.opts)) {
+        if (disk.type !== ECS_DISK || !encryptionPinned(disk.opts)) {
             continue;
         }
         let encrypted: unknown;
@@ -648,7 +621,7 @@ export function checkKeptUnencryptedDisks(args: StackValidationArgs, reportViola
 }
 
 /** Returns why an instance's inline data disks are not all encrypted, or undefined. */
-export function checkInstanceDataDisks(instance: InstanceProps): string | undefined {
+function checkInstanceDataDisks(instance: InstanceProps): string | undefined {
     const disks = Array.isArray(instance.dataDisks) ? instance.dataDisks : [];
     const plain = disks.map((disk, i) => ({ disk, i })).filter(({ disk }) => !isEncrypted(disk?.encrypted));
     if (plain.length === 0) {
@@ -670,8 +643,8 @@ export interface OAuthAppProps {
 
 /**
  * The RAM OAuth app: the dynamic resource registered under the project's type token, or any dynamic resource
- * with the app's own properties (`protocolVersion`, and `appType` or `scopes`), so a copy registered under
- * another type name is still checked.
+ * with the app's own properties (`protocolVersion`, and `appType` or `scopes`). No stack registers such a copy;
+ * the second test is kept so that a program registering the provider under another type name is still checked.
  */
 export function isOAuthApp(type: string, props: Record<string, unknown>): boolean {
     return type === RAM_OAUTH_APP ||
@@ -681,23 +654,23 @@ export function isOAuthApp(type: string, props: Record<string, unknown>): boolea
 /** Returns why the OAuth app cannot serve the MCP server, or undefined when it can. */
 export function checkOAuthApp(app: OAuthAppProps): string | undefined {
     const problems: string[] = [];
-    if (app.protocolVersion !== OAUTH_PROTOCOL_VERSION) {
-        problems.push(`protocolVersion is "${app.protocolVersion}", must be "${OAUTH_PROTOCOL_VERSION}" (OAuth 2.1)`);
+    if (app.protocolVersion !== RAM_OAUTH_PROTOCOL_VERSION) {
+        problems.push(`protocolVersion is "${app.protocolVersion}", must be "${RAM_OAUTH_PROTOCOL_VERSION}" (OAuth 2.1)`);
     }
     const scopes = Array.isArray(app.scopes) ? app.scopes : [];
-    if (!scopes.includes(MCP_SCOPE)) {
-        problems.push(`scopes [${scopes.join(", ")}] must include "${MCP_SCOPE}"`);
+    if (!scopes.includes(MCP_SERVER_SCOPE)) {
+        problems.push(`scopes [${scopes.join(", ")}] must include "${MCP_SERVER_SCOPE}"`);
     }
     return problems.length === 0 ? undefined : problems.join("; ");
 }
 
 /** Returns why the OAuth app's type is not one a person signs in with, or undefined when it is. */
-export function checkOAuthAppType(app: OAuthAppProps): string | undefined {
-    if (app.appType !== undefined && OAUTH_APP_TYPES.includes(app.appType)) {
+function checkOAuthAppType(app: OAuthAppProps): string | undefined {
+    if (app.appType !== undefined && (RAM_OAUTH_APP_TYPES as readonly string[]).includes(app.appType)) {
         return undefined;
     }
     const shown = app.appType === undefined ? "not set" : `"${app.appType}"`;
-    return `appType is ${shown}; must be ${OAUTH_APP_TYPES.join(" or ")}: the OpenAPI MCP server only accepts apps a ` +
+    return `appType is ${shown}; must be ${RAM_OAUTH_APP_TYPES.join(" or ")}: the OpenAPI MCP server only accepts apps a ` +
         "person signs in to (a ServerApp has no user sign-in and is rejected as the MCP server's OAuth client)";
 }
 
@@ -718,14 +691,14 @@ function onTypes(types: readonly string[], check: (props: Record<string, unknown
     };
 }
 
-export const securityGroupRuleReadable: ResourceValidationPolicy = {
+const securityGroupRuleReadable: ResourceValidationPolicy = {
     name: "security-group-rule-readable",
     description: "Every ingress rule's protocol, port range and CIDR sources must be in a form the pack can check.",
     enforcementLevel,
     validateResource: onTypes([SECURITY_GROUP_RULE], (props) => checkRuleReadable(props as SecurityGroupRuleProps)),
 };
 
-export const sshNotOpenToWorld: ResourceValidationPolicy = {
+const sshNotOpenToWorld: ResourceValidationPolicy = {
     name: "ssh-not-open-to-world",
     description: "No security group rule may open SSH (port 22) to the internet: a source shorter than IPv4 /8 " +
         "(0.0.0.0/0, 0.0.0.0/1, …) or covering more than a /11 of IPv6's 2000::/3 (::/0, ::/1, 2000::/3, …).",
@@ -733,7 +706,7 @@ export const sshNotOpenToWorld: ResourceValidationPolicy = {
     validateResource: onTypes([SECURITY_GROUP_RULE], (props) => checkSshExposure(props as SecurityGroupRuleProps)),
 };
 
-export const onlyWebPortsOpenToWorld: ResourceValidationPolicy = {
+const onlyWebPortsOpenToWorld: ResourceValidationPolicy = {
     name: "only-web-ports-open-to-world",
     description: "Only TCP 80 and 443 may be reachable from a source as wide as the internet (IPv4 shorter than /8, " +
         "IPv6 wider than a /11 of 2000::/3), one port per rule.",
@@ -741,7 +714,7 @@ export const onlyWebPortsOpenToWorld: ResourceValidationPolicy = {
     validateResource: onTypes([SECURITY_GROUP_RULE], (props) => checkWorldOpenPorts(props as SecurityGroupRuleProps)),
 };
 
-export const noWorldOpenAcrossRules: StackValidationPolicy = {
+const noWorldOpenAcrossRules: StackValidationPolicy = {
     name: "no-world-open-across-rules",
     description: "The ingress rules of one security group may not together open a port other than TCP 80/443 to at " +
         "least half of the internet (2^31 IPv4 addresses, or half of IPv6's 2000::/3), whether through many blocks " +
@@ -750,7 +723,7 @@ export const noWorldOpenAcrossRules: StackValidationPolicy = {
     validateStack: checkWorldOpenAcrossRules,
 };
 
-export const httpNeedsHttps: StackValidationPolicy = {
+const httpNeedsHttps: StackValidationPolicy = {
     name: "http-needs-https",
     description: "A security group that lets the internet reach port 80 must let it reach 443 too (HTTPS: a domain " +
         "with Let's Encrypt). Advisory, since an IP-only stack without a domain is a supported setup; raise it to " +
@@ -759,16 +732,16 @@ export const httpNeedsHttps: StackValidationPolicy = {
     validateStack: checkHttpWithoutHttps,
 };
 
-export const dataDiskEncrypted: ResourceValidationPolicy = {
+const dataDiskEncrypted: ResourceValidationPolicy = {
     name: "data-disk-encrypted",
-    description: "ECS data disks (alicloud.ecs.EcsDisk, the legacy alicloud.ecs.Disk, and an instance's inline " +
-        "dataDisks) must be created with encrypted: true. A disk that pins `encrypted` with ignoreChanges and predates " +
+    description: "ECS data disks (alicloud.ecs.EcsDisk and an instance's inline dataDisks) must be created with " +
+        "encrypted: true. A disk that pins `encrypted` with ignoreChanges and predates " +
         "it is left to data-disk-kept-unencrypted.",
     enforcementLevel,
     validateResource: [validateDiskEncrypted, onTypes([ECS_INSTANCE], (props) => checkInstanceDataDisks(props as InstanceProps))],
 };
 
-export const dataDiskKeptUnencrypted: StackValidationPolicy = {
+const dataDiskKeptUnencrypted: StackValidationPolicy = {
     name: "data-disk-kept-unencrypted",
     description: "Advisory: an existing data disk created before encryption and kept (its `encrypted` pinned by " +
         "ignoreChanges, as DifyHost does) is still unencrypted.",
@@ -776,14 +749,14 @@ export const dataDiskKeptUnencrypted: StackValidationPolicy = {
     validateStack: checkKeptUnencryptedDisks,
 };
 
-export const instanceMinimumSize: ResourceValidationPolicy = {
+const instanceMinimumSize: ResourceValidationPolicy = {
     name: "instance-minimum-size",
-    description: `ECS instances need at least ${MIN_VCPU} vCPU and ${MIN_MEMORY_GIB} GiB of memory to run Dify.`,
+    description: `ECS instances need at least ${MIN_VCPUS} vCPU and ${MIN_MEMORY_GIB} GiB of memory to run Dify.`,
     enforcementLevel,
     validateResource: onTypes([ECS_INSTANCE], (props) => checkInstanceSize(props as InstanceProps)),
 };
 
-export const difyVersionMinimum: ResourceValidationPolicy = {
+const difyVersionMinimum: ResourceValidationPolicy = {
     name: "dify-version-minimum",
     description: `The ECS instance's "${DIFY_VERSION_TAG}" tag must name Dify ${MIN_DIFY_VERSION} or later.`,
     enforcementLevel,
@@ -802,16 +775,16 @@ function onOAuthApp(check: (app: OAuthAppProps) => string | undefined) {
     };
 }
 
-export const oauthAppMcpReady: ResourceValidationPolicy = {
+const oauthAppMcpReady: ResourceValidationPolicy = {
     name: "oauth-app-mcp-ready",
-    description: `The RAM OAuth app must use OAuth ${OAUTH_PROTOCOL_VERSION} and grant the ${MCP_SCOPE} scope.`,
+    description: `The RAM OAuth app must use OAuth ${RAM_OAUTH_PROTOCOL_VERSION} and grant the ${MCP_SERVER_SCOPE} scope.`,
     enforcementLevel,
     validateResource: onOAuthApp(checkOAuthApp),
 };
 
-export const oauthAppUserSignIn: ResourceValidationPolicy = {
+const oauthAppUserSignIn: ResourceValidationPolicy = {
     name: "oauth-app-user-sign-in",
-    description: `The RAM OAuth app must be a ${OAUTH_APP_TYPES.join(" or ")}, never a ServerApp.`,
+    description: `The RAM OAuth app must be a ${RAM_OAUTH_APP_TYPES.join(" or ")}, never a ServerApp.`,
     enforcementLevel,
     validateResource: onOAuthApp(checkOAuthAppType),
 };

@@ -1,5 +1,23 @@
 // Dify release tags and their order, with no dependencies: shared by the console client, the stack config and
 // the policy pack (policy/), which loads without the project's packages.
+/** The oldest Dify this stack deploys: MCP tools arrived in 1.6, OAuth to MCP servers in 1.8.0. */
+export const MIN_DIFY_VERSION = "1.8.0";
+
+/** The first Dify versions that changed what a console client (and the stack) must do. */
+export const DIFY_VERSION_THRESHOLDS = {
+    /** `headers` on MCP providers (1.9.0). */
+    mcpHeaders: "1.9.0",
+    /** httpOnly cookies + X-CSRF-Token instead of JSON tokens + Bearer (commit 9a5f214623, first tag 1.9.2). */
+    cookieAuthentication: "1.9.2",
+    /**
+     * Preset OAuth client (`authentication.client_id`) and `configuration` on MCP providers (1.10.0): the first
+     * release that can use Alibaba's "Custom OAuth" MCP servers, which offer no dynamic client registration.
+     */
+    mcpPresetOAuthClient: "1.10.0",
+    /** `/login` base64-decodes the password (commit b7649f61f8, first tag 1.11.2). */
+    base64LoginPassword: "1.11.2",
+} as const;
+
 // Versions. Dify tags have no "v" and look like 1.10.1, 1.10.1-fix.1, 1.14.0-rc1, 2.0.0-beta.1.
 
 export interface DifyVersionParts {

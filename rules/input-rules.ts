@@ -5,24 +5,6 @@
  * carry them, and nothing else is pulled in.
  */
 
-/**
- * An e-mail address: a local part of letters, digits and `._%+-` (starting with a letter or digit, no "..",
- * not ending in "."), "@", then a dotted domain of letters, digits and hyphens with a TLD of letters. No shell,
- * quote, sed or glob character can pass: Let's Encrypt's address is substituted by `sed` into the certbot
- * script of Dify's release and expanded there unquoted.
- */
-export const EMAIL_PATTERN =
-    /^(?=[^@]{1,64}@)[A-Za-z0-9](?:[A-Za-z0-9_%+-]|\.(?!\.))*(?<!\.)@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
-
-/** What `isEmailAddress` allows, for messages. */
-export const EMAIL_RULE =
-    'an e-mail address such as ops+dify@corp.example.cn (letters, digits and ._%+- before the "@", a dotted domain of letters, digits and "-" after it)';
-
-/** True for an address `EMAIL_PATTERN` accepts, at most 254 characters long. */
-export function isEmailAddress(value: string): boolean {
-    return value.length <= 254 && EMAIL_PATTERN.test(value);
-}
-
 /** Characters a shell, YAML, JSON or Compose's `.env` would interpret (whitespace includes newlines). */
 export const SPECIAL_CHARACTERS = /[\s$`'"\\;&|<>()]/;
 /** The same set, as messages spell it. */
@@ -87,6 +69,13 @@ export function httpsEndpointProblem(value: string): string | undefined {
     }
     return undefined;
 }
+
+/**
+ * The shortest prefix of a block that may be opened to: a shorter one covers most of the address space. The config
+ * parser refuses such blocks in allowedCidrs (only 0.0.0.0/0 itself may be given), and the policy pack counts a
+ * single source block wider than 1/2^MIN_ALLOWED_PREFIX of the internet as "the world".
+ */
+export const MIN_ALLOWED_PREFIX = 8;
 
 /** An IPv4 CIDR block as numbers: the address as an unsigned 32-bit integer and the prefix length. */
 export interface Ipv4Cidr {

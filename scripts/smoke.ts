@@ -10,7 +10,8 @@
 // difyUrl, difyAdminEmail, difyAdminPassword (secret), agentAppId.
 // Exit codes: 0 passed, 1 failed (no MCP tool call, error event, API error), 2 usage or configuration error.
 import { execFileSync } from "child_process";
-import { connectToDify, DifyStreamEvent, joinSentences } from "../dynamic-providers/dify/client";
+import { joinSentences } from "../dynamic-providers/dify/errors";
+import { connectToDify, DifyStreamEvent } from "../dynamic-providers/dify/session";
 
 export const DEFAULT_SMOKE_QUERY = "Query the number of ECS instances in the Hangzhou region";
 

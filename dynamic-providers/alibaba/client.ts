@@ -23,7 +23,7 @@ export interface ApiEndpoint {
  * Accepts a bare host (`ims.aliyuncs.com`, HTTPS) or a URL with a scheme (`http://127.0.0.1:1234`, used by
  * tests against a local server). Paths, queries and credentials in the URL are rejected.
  */
-export function parseApiEndpoint(endpoint: string): ApiEndpoint {
+function parseApiEndpoint(endpoint: string): ApiEndpoint {
     const trimmed = endpoint.trim();
     if (trimmed === "") {
         throw new Error("endpoint must not be empty");
@@ -65,7 +65,7 @@ export interface RetryPolicy {
 }
 
 /** Environment variables that override the retry policy (tests set a tiny base delay). */
-export const RETRY_ENV = {
+const RETRY_ENV = {
     maxAttempts: "ALIBABA_API_RETRY_MAX_ATTEMPTS",
     baseDelayMs: "ALIBABA_API_RETRY_BASE_DELAY_MS",
     maxDelayMs: "ALIBABA_API_RETRY_MAX_DELAY_MS",
@@ -83,7 +83,7 @@ function envNumber(name: string): number | undefined {
 }
 
 /** The effective policy: explicit options win over the environment, which wins over the defaults. */
-export function resolveRetryPolicy(overrides?: Partial<RetryPolicy>): RetryPolicy {
+function resolveRetryPolicy(overrides?: Partial<RetryPolicy>): RetryPolicy {
     const attempts = overrides?.maxAttempts ?? envNumber(RETRY_ENV.maxAttempts) ?? DEFAULT_RETRY.maxAttempts;
     return {
         maxAttempts: Math.max(1, Math.floor(attempts)),
@@ -118,7 +118,7 @@ export interface AlibabaApiError extends Error {
     readonly retriedAfter: readonly string[];
 }
 
-export interface AlibabaApiErrorDetails {
+interface AlibabaApiErrorDetails {
     code: string;
     /** The API's own message (already free of secrets). */
     apiMessage: string;
@@ -129,7 +129,7 @@ export interface AlibabaApiErrorDetails {
     retriedAfter: readonly string[];
 }
 
-export function alibabaApiError(details: AlibabaApiErrorDetails): AlibabaApiError {
+function alibabaApiError(details: AlibabaApiErrorDetails): AlibabaApiError {
     const status = details.statusCode !== undefined ? ` (HTTP ${details.statusCode})` : "";
     const request = details.requestId ? ` [RequestId: ${details.requestId}]` : "";
     const tries = details.attempts > 1 ? ` after ${details.attempts} attempts` : "";
@@ -346,7 +346,7 @@ function withoutUndefined(query: Readonly<Record<string, QueryValue>>): Record<s
  * Pulumi provider also reads ALICLOUD_ACCESS_KEY/ALICLOUD_SECRET_KEY[/ALICLOUD_SECURITY_TOKEN], which the
  * chain does not know; when only those are set they are used, so both providers sign as the same identity.
  */
-export function defaultCredential(): Credential {
+function defaultCredential(): Credential {
     const env = process.env;
     if (!env.ALIBABA_CLOUD_ACCESS_KEY_ID && env.ALICLOUD_ACCESS_KEY && env.ALICLOUD_SECRET_KEY) {
         const securityToken = env.ALICLOUD_SECURITY_TOKEN;

@@ -2,26 +2,15 @@
 // camelCase fields), following `openapiexplorer-20241130/src/client.ts` of aliyun/alibabacloud-typescript-sdk
 // (that package is not on npm). Signing, retries and errors are handled by `AlibabaApiClient`.
 import { AlibabaApiClient, ApiResponse, HttpMethod, QueryValue } from "./client";
+import type { AlibabaCloudSite, McpApiSelection } from "../../rules/openapi-mcp";
 
-export const OPENAPI_MCP_VERSION = "2024-11-30";
-
-/** Which Alibaba Cloud site the account belongs to; it decides the API host. */
-export type AlibabaCloudSite = "china" | "international";
+const OPENAPI_MCP_VERSION = "2024-11-30";
 
 /** The SDK's endpoint map: cn-hangzhou for China-site accounts, ap-southeast-1 for International-site ones. */
 export const OPENAPI_MCP_ENDPOINTS: Readonly<Record<AlibabaCloudSite, string>> = {
     china: "openapi-mcp.cn-hangzhou.aliyuncs.com",
     international: "openapi-mcp.ap-southeast-1.aliyuncs.com",
 };
-
-export interface McpApiSelection {
-    /** Product code as in the OpenAPI portal, e.g. `Ecs`. */
-    product: string;
-    /** e.g. `2014-05-26`. */
-    apiVersion: string;
-    /** API names, e.g. `DescribeInstances`. */
-    selectors: string[];
-}
 
 export type McpLanguage = "ZH_CN" | "EN_US";
 export type McpPublicAccess = "on" | "off" | "follow";

@@ -1,16 +1,15 @@
 // OpenAPI MCP server (OpenAPIExplorer 2024-11-30): exposes chosen Alibaba Cloud APIs as MCP tools, signed in
 // through a RAM OAuth application ("Custom OAuth"). `alicloud.OpenApiExplorerApiMcpServer` exists but does not
-// output the endpoint URLs Dify needs, hence this dynamic provider.
+// output the endpoint URLs Dify needs, hence this dynamic provider. Its `apis` input is checked and ordered by
+// mcp-api-selection.ts; the name rule and the sites are in rules/.
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { createAlibabaApiClient, endpointProblem, isApiErrorCode } from "./client";
-import type { CheckFailure } from "../engine/check";
+import { type CheckFailure, isStringArray } from "../engine/check";
 import { sameSet, sortedSet } from "../engine/diff";
 import { containsUnknown, isKnown } from "../engine/unknown";
 import {
-    AlibabaCloudSite,
     MCP_SERVER_NOT_FOUND,
-    McpApiSelection,
     McpLanguage,
     McpPublicAccess,
     McpServerDescription,
@@ -20,25 +19,12 @@ import {
     OpenApiMcpApi,
     openApiMcpApi,
 } from "./openapi-mcp-api";
+import { checkMcpApis, defaultMcpApis, normalizeMcpApis } from "./mcp-api-selection";
+import { ALIBABA_CLOUD_SITES, AlibabaCloudSite, DEFAULT_ALIBABA_CLOUD_SITE, McpApiSelection } from "../../rules/openapi-mcp";
+import { MCP_SERVER_NAME_PATTERN, MCP_SERVER_NAME_RULE } from "../../rules/mcp-names";
 
-export const MCP_LANGUAGES: readonly McpLanguage[] = ["ZH_CN", "EN_US"];
-export const MCP_PUBLIC_ACCESS_VALUES: readonly McpPublicAccess[] = ["on", "off", "follow"];
-export const ALIBABA_CLOUD_SITES: readonly AlibabaCloudSite[] = ["china", "international"];
-/** The console's limit on the APIs one MCP server exposes. */
-export const MAX_MCP_APIS = 30;
-/**
- * The console's rule (3–16 chars, lowercase letters, digits, '_' and '-', not starting with a digit); the API
- * itself allows up to 64, the stricter console rule keeps names valid everywhere.
- */
-const SERVER_NAME_PATTERN = /^[a-z_-][a-z0-9_-]{2,15}$/;
-const API_VERSION_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
-const PRODUCT_PATTERN = /^[A-Za-z][A-Za-z0-9-]*$/;
-const API_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9]*$/;
-
-/** ECS read-only calls: enough for "list my ECS instances and their status" prompts. */
-export const DEFAULT_MCP_APIS: readonly McpApiSelection[] = [
-    { product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions", "DescribeInstances", "DescribeInstanceStatus"] },
-];
+const MCP_LANGUAGES: readonly McpLanguage[] = ["ZH_CN", "EN_US"];
+const MCP_PUBLIC_ACCESS_VALUES: readonly McpPublicAccess[] = ["on", "off", "follow"];
 
 /** The managed server settings (language and publicAccess left out: the API's default, not managed). */
 export interface OpenApiMcpServerInputs extends McpServerSettings {
@@ -59,60 +45,6 @@ export interface OpenApiMcpServerOutputs extends OpenApiMcpServerInputs {
     updateTime?: string;
 }
 
-
-/** Merges selections of the same product and version and sorts everything: the API treats them as sets. */
-export function normalizeMcpApis(apis: readonly McpApiSelection[]): McpApiSelection[] {
-    const merged = new Map<string, McpApiSelection>();
-    for (const api of apis) {
-        const key = `${api.product}\u0000${api.apiVersion}`;
-        const existing = merged.get(key);
-        merged.set(key, {
-            product: api.product,
-            apiVersion: api.apiVersion,
-            selectors: sortedSet([...(existing?.selectors ?? []), ...(api.selectors ?? [])]),
-        });
-    }
-    return [...merged.values()].sort((a, b) =>
-        a.product === b.product ? a.apiVersion.localeCompare(b.apiVersion) : a.product.localeCompare(b.product),
-    );
-}
-
-function isStringArray(value: unknown): value is string[] {
-    return Array.isArray(value) && value.every((item) => typeof item === "string");
-}
-
-function checkApis(apis: unknown, fail: (property: string, reason: string) => void): McpApiSelection[] | undefined {
-    if (!Array.isArray(apis) || apis.length === 0) {
-        fail("apis", "apis must list at least one { product, apiVersion, selectors } entry");
-        return undefined;
-    }
-    let total = 0;
-    for (const [index, api] of apis.entries()) {
-        const entry = (api ?? {}) as Partial<McpApiSelection>;
-        if (typeof entry.product !== "string" || !PRODUCT_PATTERN.test(entry.product)) {
-            fail("apis", `apis[${index}].product must be a product code such as "Ecs", got ${JSON.stringify(entry.product)}`);
-        }
-        if (typeof entry.apiVersion !== "string" || !API_VERSION_PATTERN.test(entry.apiVersion)) {
-            fail("apis", `apis[${index}].apiVersion must look like "2014-05-26", got ${JSON.stringify(entry.apiVersion)}`);
-        }
-        if (!isStringArray(entry.selectors) || entry.selectors.length === 0) {
-            fail("apis", `apis[${index}].selectors must list at least one API name such as "DescribeInstances"`);
-            continue;
-        }
-        for (const selector of entry.selectors) {
-            if (!API_NAME_PATTERN.test(selector)) {
-                fail("apis", `apis[${index}].selectors: "${selector}" is not an API name`);
-            }
-        }
-    }
-    const normalized = normalizeMcpApis(apis as McpApiSelection[]);
-    total = normalized.reduce((sum, api) => sum + api.selectors.length, 0);
-    if (total > MAX_MCP_APIS) {
-        fail("apis", `apis selects ${total} APIs; an MCP server exposes at most ${MAX_MCP_APIS}`);
-    }
-    return normalized;
-}
-
 /** Validates inputs and fills in defaults; unknown (preview) values pass through unchecked. Pure. */
 export function checkOpenApiMcpServerInputs(news: OpenApiMcpServerRawInputs): { inputs: OpenApiMcpServerInputs; failures: CheckFailure[] } {
     const failures: CheckFailure[] = [];
@@ -121,14 +53,14 @@ export function checkOpenApiMcpServerInputs(news: OpenApiMcpServerRawInputs): { 
 
     const name = news.name;
     if (name === undefined || name === "") {
-        fail("name", "name is required: 3-16 lowercase letters, digits, '_' or '-', not starting with a digit");
-    } else if (known(name) && (typeof name !== "string" || !SERVER_NAME_PATTERN.test(name))) {
-        fail("name", `name "${String(name)}" must be 3-16 lowercase letters, digits, '_' or '-', not starting with a digit`);
+        fail("name", `name is required: ${MCP_SERVER_NAME_RULE}`);
+    } else if (known(name) && (typeof name !== "string" || !MCP_SERVER_NAME_PATTERN.test(name))) {
+        fail("name", `name "${String(name)}" must be ${MCP_SERVER_NAME_RULE}`);
     }
 
-    let apis: McpApiSelection[] = news.apis ?? DEFAULT_MCP_APIS.map((api) => ({ ...api, selectors: [...api.selectors] }));
+    let apis: McpApiSelection[] = news.apis ?? defaultMcpApis();
     if (!containsUnknown(apis)) {
-        apis = checkApis(apis, fail) ?? apis;
+        apis = checkMcpApis(apis, fail) ?? apis;
     }
 
     if (known(news.language) && !MCP_LANGUAGES.includes(news.language as McpLanguage)) {
@@ -154,11 +86,11 @@ export function checkOpenApiMcpServerInputs(news: OpenApiMcpServerRawInputs): { 
         }
     }
 
-    const site = news.site ?? "china";
+    const site = news.site ?? DEFAULT_ALIBABA_CLOUD_SITE;
     if (known(site) && !ALIBABA_CLOUD_SITES.includes(site)) {
         fail("site", `site "${String(site)}" is not allowed: use one of ${ALIBABA_CLOUD_SITES.join(", ")}`);
     }
-    const endpoint = news.endpoint ?? OPENAPI_MCP_ENDPOINTS[ALIBABA_CLOUD_SITES.includes(site) ? site : "china"];
+    const endpoint = news.endpoint ?? OPENAPI_MCP_ENDPOINTS[ALIBABA_CLOUD_SITES.includes(site) ? site : DEFAULT_ALIBABA_CLOUD_SITE];
     if (known(endpoint)) {
         const problem = typeof endpoint === "string" ? endpointProblem(endpoint) : "endpoint must be a string";
         if (problem) {
@@ -190,7 +122,7 @@ type ComparedProperty =
 const REPLACE_PROPERTIES: readonly ComparedProperty[] = ["name", "endpoint"];
 
 /** Properties whose desired value differs from the stored effective value. */
-export function changedOpenApiMcpServerProperties(olds: Partial<OpenApiMcpServerOutputs>, news: OpenApiMcpServerInputs): ComparedProperty[] {
+function changedOpenApiMcpServerProperties(olds: Partial<OpenApiMcpServerOutputs>, news: OpenApiMcpServerInputs): ComparedProperty[] {
     const changed: ComparedProperty[] = [];
     const differs = (property: ComparedProperty, same: (desired: unknown, stored: unknown) => boolean) => {
         const desired: unknown = news[property];

@@ -1,56 +1,38 @@
 // RAM OAuth 2.1 application (Ims 2019-08-15), the "Custom OAuth" client of the OpenAPI MCP server that Dify
-// signs in with. There is no such resource in @pulumi/alicloud, hence this dynamic provider.
+// signs in with. There is no such resource in @pulumi/alicloud, hence this dynamic provider. What the app may be
+// is rules/ram-oauth-app.ts; the Ims requests and the outputs read back are ram-oauth-app-ims.ts.
 import * as pulumi from "@pulumi/pulumi";
-import { createAlibabaApiClient, endpointProblem, isAlibabaApiError, isApiErrorCode } from "./client";
-import type { CheckFailure } from "../engine/check";
+import { endpointProblem, isApiErrorCode } from "./client";
+import { type CheckFailure, isStringArray } from "../engine/check";
 import { sameSet, sortedSet } from "../engine/diff";
 import { containsUnknown, isKnown } from "../engine/unknown";
+import { IMS_APPLICATION_NOT_FOUND, IMS_DEFAULT_ENDPOINT, ImsApplication } from "./ims-api";
 import {
-    IMS_APPLICATION_NOT_FOUND,
-    IMS_DEFAULT_ENDPOINT,
-    ImsApi,
-    ImsApplication,
-    imsApi,
-} from "./ims-api";
+    createApplicationOnce,
+    createSecretOrRemoveApp,
+    imsFor,
+    inputsFromOutputs,
+    outputsFromApplication,
+    reconcileSecret,
+    updateApplication,
+} from "./ram-oauth-app-ims";
+import {
+    ACCESS_TOKEN_VALIDITY_RANGE,
+    DEFAULT_RAM_OAUTH_APP_TYPE,
+    DEFAULT_REFRESH_TOKEN_VALIDITY,
+    MCP_SERVER_SCOPE,
+    RAM_APP_NAME_PATTERN,
+    RAM_APP_NAME_RULE,
+    RAM_OAUTH_APP_TYPES,
+    RAM_OAUTH_PROTOCOL_VERSION,
+    REFRESH_TOKEN_VALIDITY_RANGE,
+    RamOAuthAppType,
+} from "../../rules/ram-oauth-app";
+import { difyMcpOAuthCallbackUrl } from "../../rules/oauth-callback";
 
-/**
- * The OpenAPI MCP server accepts only web and native applications as custom OAuth clients (ServerApp is a
- * client-credentials app without a user sign-in, so it is rejected).
- */
-export type RamOAuthAppType = "WebApp" | "NativeApp";
-export const RAM_OAUTH_APP_TYPES: readonly RamOAuthAppType[] = ["WebApp", "NativeApp"];
-
-/**
- * Default type: NativeApp, a public client that signs in with PKCE and no client secret. That is what Dify
- * does (`token_endpoint_auth_method: "none"`; Dify ≥ 1.10 sends a client_secret only when one is configured)
- * and what aliyun-cli creates for its own MCP proxy. A WebApp always requires a secret (SecretRequired is
- * forced to true), and the RAM docs say OAuth 2.1 apps do not support fixed-secret validation.
- */
-export const DEFAULT_RAM_OAUTH_APP_TYPE: RamOAuthAppType = "NativeApp";
-
-/** The MCP server's custom OAuth requires OAuth 2.1; UpdateApplication cannot change it. */
-export const RAM_OAUTH_PROTOCOL_VERSION = "2.1";
-/** The scope the MCP server requires ("The OAuth scope must include /acs/mcp-server"). */
-export const MCP_SERVER_SCOPE = "/acs/mcp-server";
 /** RAM's default scope, which cannot be removed; always part of the desired set so diffs stay stable. */
-export const OPENID_SCOPE = "openid";
-
-// No key named `default` here: Pulumi 3.270's closure serializer takes a plain object whose `default` is a
-// primitive for an `import *` wrapper and crashes (`Cannot use 'in' operator to search for 'min' in 3600`).
-export const ACCESS_TOKEN_VALIDITY_RANGE = { min: 900, max: 10800, standard: 3600 } as const;
-export const REFRESH_TOKEN_VALIDITY_RANGE = { min: 7200, max: 31536000 } as const;
-/** API defaults of RefreshTokenValidity per application type. */
-export const DEFAULT_REFRESH_TOKEN_VALIDITY: Readonly<Record<RamOAuthAppType, number>> = {
-    WebApp: 2592000,
-    NativeApp: 7776000,
-};
-const APP_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const OPENID_SCOPE = "openid";
 const DISPLAY_NAME_MAX = 24;
-
-/** Dify's OAuth callback path, appended to CONSOLE_API_URL (api/core/entities/mcp_provider.py). */
-export function difyMcpOAuthCallbackUrl(consoleApiUrl: string): string {
-    return `${consoleApiUrl.replace(/\/+$/, "")}/console/api/mcp/oauth/callback`;
-}
 
 /** Inputs after `check`: defaults resolved, so diffs compare like with like. */
 export interface RamOAuthAppInputs {
@@ -78,7 +60,7 @@ export type RamOAuthAppRawInputs = Partial<RamOAuthAppInputs> & { appName?: stri
 export interface RamOAuthAppOutputs extends RamOAuthAppInputs {
     /** The OAuth client id. */
     appId: string;
-    // The optional outputs are null (not left out) when there is no value: see OPTIONAL_OUTPUTS.
+    // The optional outputs are null (not left out) when there is no value: see OPTIONAL_OUTPUTS (ram-oauth-app-ims.ts).
     accountId?: string | null;
     isMultiTenant?: boolean | null;
     secretRequired?: boolean | null;
@@ -87,20 +69,8 @@ export interface RamOAuthAppOutputs extends RamOAuthAppInputs {
     clientSecret?: string | null;
 }
 
-/**
- * Outputs that may have no value. They are reported as null rather than left out: during a preview the SDK
- * reads an output the engine did not report as unknown, so a NativeApp's missing clientSecret would show every
- * resource that uses it (the Dify MCP registration, and through its tools the agent app) as changing.
- */
-const OPTIONAL_OUTPUTS: readonly string[] = ["accountId", "isMultiTenant", "secretRequired", "clientSecretId", "clientSecret"];
-
 /** Output properties the Resource class marks secret. */
 export const RAM_OAUTH_APP_SECRET_OUTPUTS = ["clientSecret"] as const;
-
-
-function isStringArray(value: unknown): value is string[] {
-    return Array.isArray(value) && value.every((item) => typeof item === "string");
-}
 
 function validRedirectUriProblem(uri: string): string | undefined {
     if (uri.includes(";")) {
@@ -132,9 +102,9 @@ export function checkRamOAuthAppInputs(news: RamOAuthAppRawInputs): { inputs: Ra
 
     const appName = news.appName;
     if (appName === undefined || appName === "") {
-        fail("appName", "appName is required: up to 64 letters, digits, '.', '_' or '-', unique in the account");
-    } else if (known(appName) && (typeof appName !== "string" || !APP_NAME_PATTERN.test(appName))) {
-        fail("appName", `appName "${String(appName)}" must be 1-64 letters, digits, '.', '_' or '-'`);
+        fail("appName", `appName is required: ${RAM_APP_NAME_RULE}, unique in the account`);
+    } else if (known(appName) && (typeof appName !== "string" || !RAM_APP_NAME_PATTERN.test(appName))) {
+        fail("appName", `appName "${String(appName)}" must be ${RAM_APP_NAME_RULE}`);
     }
 
     const appType = news.appType ?? DEFAULT_RAM_OAUTH_APP_TYPE;
@@ -271,7 +241,7 @@ const SET_PROPERTIES: readonly string[] = ["redirectUris", "scopes", "requiredSc
 type ComparedProperty = (typeof REPLACE_PROPERTIES)[number] | (typeof UPDATE_PROPERTIES)[number] | "createSecret" | "endpoint";
 
 /** Properties whose desired value differs from the stored effective value. */
-export function changedRamOAuthAppProperties(olds: Partial<RamOAuthAppOutputs>, news: RamOAuthAppInputs): ComparedProperty[] {
+function changedRamOAuthAppProperties(olds: Partial<RamOAuthAppOutputs>, news: RamOAuthAppInputs): ComparedProperty[] {
     const properties: ComparedProperty[] = [...REPLACE_PROPERTIES, ...UPDATE_PROPERTIES, "createSecret", "endpoint"];
     return properties.filter((property) => {
         const desired: unknown = news[property];
@@ -301,104 +271,6 @@ export function diffRamOAuthApp(olds: Partial<RamOAuthAppOutputs>, news: RamOAut
     };
 }
 
-function joinList(values: readonly string[]): string {
-    return values.join(";");
-}
-
-/** Merges what the API reports with the desired inputs (fields the API leaves out keep the desired value). */
-function outputsFromApplication(app: ImsApplication | undefined, inputs: RamOAuthAppInputs, extra: Partial<RamOAuthAppOutputs>): RamOAuthAppOutputs {
-    const scopes = app?.DelegatedScope?.PredefinedScopes?.PredefinedScope;
-    const outputs: RamOAuthAppOutputs = {
-        ...inputs,
-        ...extra,
-        appId: app?.AppId ?? extra.appId ?? "",
-    };
-    if (app) {
-        outputs.appName = app.AppName ?? inputs.appName;
-        outputs.displayName = app.DisplayName ?? inputs.displayName;
-        outputs.appType = (app.AppType as RamOAuthAppType) ?? inputs.appType;
-        outputs.accessTokenValidity = app.AccessTokenValidity ?? inputs.accessTokenValidity;
-        outputs.refreshTokenValidity = app.RefreshTokenValidity ?? inputs.refreshTokenValidity;
-        outputs.redirectUris = app.RedirectUris?.RedirectUri ? sortedSet(app.RedirectUris.RedirectUri) : inputs.redirectUris;
-        outputs.scopes = scopes ? sortedSet(scopes.map((scope) => scope.Name)) : inputs.scopes;
-        outputs.requiredScopes = scopes ? sortedSet(scopes.filter((scope) => scope.Required).map((scope) => scope.Name)) : inputs.requiredScopes;
-        // UNCONFIRMED that the API reports ProtocolVersion; keep the known value when it does not.
-        outputs.protocolVersion = app.ProtocolVersion ?? inputs.protocolVersion;
-        if (app.AccountId !== undefined) outputs.accountId = app.AccountId;
-        if (app.IsMultiTenant !== undefined) outputs.isMultiTenant = app.IsMultiTenant;
-        if (app.SecretRequired !== undefined) outputs.secretRequired = app.SecretRequired;
-    }
-    // The engine's dynamic-provider host converts outputs with protobuf's Struct.fromJavaScript, which throws
-    // "Unexpected struct type" on an undefined value (e.g. no clientSecret on a NativeApp).
-    const record = outputs as unknown as Record<string, unknown>;
-    for (const key of OPTIONAL_OUTPUTS) {
-        record[key] ??= null;
-    }
-    for (const key of Object.keys(record)) {
-        if (record[key] === undefined) {
-            delete record[key];
-        }
-    }
-    return outputs;
-}
-
-function inputsFromOutputs(outputs: RamOAuthAppOutputs): RamOAuthAppInputs {
-    return {
-        appName: outputs.appName,
-        displayName: outputs.displayName,
-        appType: outputs.appType,
-        accessTokenValidity: outputs.accessTokenValidity,
-        refreshTokenValidity: outputs.refreshTokenValidity,
-        redirectUris: outputs.redirectUris,
-        scopes: outputs.scopes,
-        requiredScopes: outputs.requiredScopes,
-        protocolVersion: outputs.protocolVersion,
-        createSecret: outputs.createSecret,
-        endpoint: outputs.endpoint,
-    };
-}
-
-function imsFor(endpoint: string): ImsApi {
-    return imsApi(createAlibabaApiClient({ endpoint }));
-}
-
-/**
- * CreateApplication has no idempotency token. When a retried create (after a 5xx or a dropped connection)
- * is answered "already exists", the first attempt most likely created the app: adopt it by its unique name.
- */
-async function createApplicationOnce(ims: ImsApi, inputs: RamOAuthAppInputs): Promise<ImsApplication> {
-    try {
-        return await ims.createApplication({
-            AppName: inputs.appName,
-            DisplayName: inputs.displayName,
-            AppType: inputs.appType,
-            AccessTokenValidity: inputs.accessTokenValidity,
-            RefreshTokenValidity: inputs.refreshTokenValidity,
-            RedirectUris: joinList(inputs.redirectUris),
-            PredefinedScopes: joinList(inputs.scopes),
-            RequiredScopes: joinList(inputs.requiredScopes),
-            ProtocolVersion: inputs.protocolVersion,
-            // Not in the SDK model; aliyun-cli sends it for its working MCP app. UNCONFIRMED whether required.
-            GrantTypes: ["authorization_code", "refresh_token"],
-        });
-    } catch (err) {
-        const ambiguous = isAlibabaApiError(err) && err.retriedAfter.some((code) => !code.includes("Throttling"));
-        if (ambiguous && isApiErrorCode(err, "EntityAlreadyExists")) {
-            const existing = (await ims.listApplications()).find((app) => app.AppName === inputs.appName);
-            if (existing) {
-                return existing;
-            }
-        }
-        if (isApiErrorCode(err, "EntityAlreadyExists")) {
-            throw new Error(
-                `${err.message}. An application named "${inputs.appName}" already exists in this account: ` +
-                    "choose another appName or delete the existing application.",
-            );
-        }
-        throw err;
-    }
-}
-
 /** The dynamic provider. Every method builds its own API client; nothing is kept between calls. */
 export const ramOAuthApplicationProvider: pulumi.dynamic.ResourceProvider<RamOAuthAppRawInputs, RamOAuthAppOutputs> = {
     async check(_olds: RamOAuthAppRawInputs, news: RamOAuthAppRawInputs) {
@@ -414,25 +286,8 @@ export const ramOAuthApplicationProvider: pulumi.dynamic.ResourceProvider<RamOAu
         const inputs = checkRamOAuthAppInputs(raw).inputs;
         const ims = imsFor(inputs.endpoint);
         const app = await createApplicationOnce(ims, inputs);
-        const extra: Partial<RamOAuthAppOutputs> = {};
-        if (inputs.createSecret) {
-            try {
-                const secret = await ims.createAppSecret(app.AppId);
-                extra.clientSecretId = secret.AppSecretId;
-                extra.clientSecret = secret.AppSecretValue;
-            } catch (err) {
-                // Keep create transactional: an app without the secret the user asked for is removed again.
-                const removed = await ims.deleteApplication(app.AppId).then(
-                    () => true,
-                    () => false,
-                );
-                if (!removed && err instanceof Error) {
-                    err.message += ` (application ${app.AppId} "${inputs.appName}" was created but could not be removed: delete it in the RAM console)`;
-                }
-                throw err;
-            }
-        }
-        return { id: app.AppId, outs: outputsFromApplication(app, inputs, extra) };
+        const secret = inputs.createSecret ? await createSecretOrRemoveApp(ims, app, inputs.appName) : {};
+        return { id: app.AppId, outs: outputsFromApplication(app, inputs, secret) };
     },
 
     // ReadResult types `inputs` as the outputs type; ours are the checked inputs, hence the untyped result.
@@ -462,40 +317,16 @@ export const ramOAuthApplicationProvider: pulumi.dynamic.ResourceProvider<RamOAu
         const inputs = checkRamOAuthAppInputs(raw).inputs;
         const changed = changedRamOAuthAppProperties(olds, inputs);
         const ims = imsFor(inputs.endpoint);
-        let app: ImsApplication | undefined;
-        if (changed.some((property) => (UPDATE_PROPERTIES as readonly string[]).includes(property))) {
-            // One call with every updatable setting: the New* lists overwrite whole sets anyway.
-            app = await ims.updateApplication({
-                AppId: id,
-                NewDisplayName: inputs.displayName,
-                NewAccessTokenValidity: inputs.accessTokenValidity,
-                NewRefreshTokenValidity: inputs.refreshTokenValidity,
-                NewRedirectUris: joinList(inputs.redirectUris),
-                NewPredefinedScopes: joinList(inputs.scopes),
-                NewRequiredScopes: joinList(inputs.requiredScopes),
-            });
-        }
+        const app = changed.some((property) => (UPDATE_PROPERTIES as readonly string[]).includes(property))
+            ? await updateApplication(ims, id, inputs)
+            : undefined;
         const extra: Partial<RamOAuthAppOutputs> = {
             appId: id,
             accountId: olds.accountId,
             isMultiTenant: olds.isMultiTenant,
             secretRequired: olds.secretRequired,
-            clientSecretId: olds.clientSecretId,
-            clientSecret: olds.clientSecret,
+            ...(await reconcileSecret(ims, id, inputs.createSecret, olds)),
         };
-        if (inputs.createSecret && !olds.clientSecretId) {
-            const secret = await ims.createAppSecret(id);
-            extra.clientSecretId = secret.AppSecretId;
-            extra.clientSecret = secret.AppSecretValue;
-        } else if (!inputs.createSecret && olds.clientSecretId) {
-            await ims.deleteAppSecret(id, olds.clientSecretId).catch((err: unknown) => {
-                if (!isApiErrorCode(err, "EntityNotExist")) {
-                    throw err;
-                }
-            });
-            extra.clientSecretId = undefined;
-            extra.clientSecret = undefined;
-        }
         // UpdateApplication returns the application; when it does not, the desired settings are the effective ones.
         return { outs: outputsFromApplication(app, inputs, extra) };
     },

@@ -1,24 +1,18 @@
 // DifyAdmin: the first admin account of a Dify instance. Creates it through /init (when Dify has an
 // INIT_PASSWORD) and /setup, or adopts an instance that is already set up when the given credentials log in.
 // Dify has no route to undo setup, so deleting this resource leaves the account in place.
+import { DIFY_ACCOUNT_NAME_RULE, DIFY_INIT_PASSWORD_MAX_LENGTH, DIFY_PASSWORD_PATTERN, DIFY_PASSWORD_RULE, isDifyAccountName } from "../../rules/dify-account";
 import * as pulumi from "@pulumi/pulumi";
+import { EMAIL_RULE, isEmailAddress } from "../../rules/email";
 import type { CheckFailure } from "../engine/check";
 import { engineSafeProvider } from "../engine/outputs";
 import { containsUnknown, isKnown } from "../engine/unknown";
-import {
-    checkDifyUrl,
-    connectToDify,
-    DifyConsole,
-    endpointOf,
-    isDifyApiError,
-    joinSentences,
-    normalizeDifyUrl,
-    probeDify,
-    setupDify,
-} from "./client";
+import { checkDifyUrl, endpointOf, normalizeDifyUrl } from "./connection";
+import { DifyConsoleApi, difyConsoleApi } from "./console-api";
+import { isDifyApiError, joinSentences } from "./errors";
+import { connectToDify } from "./session";
+import { probeDify, setupDify } from "./transport";
 
-/** Dify's password rule (libs/password.py): 8+ characters with at least one letter and one digit. */
-const DIFY_PASSWORD_RULE = /^(?=.*[a-zA-Z])(?=.*\d).{8,}$/;
 
 export interface DifyAdminInputs {
     difyUrl: string;
@@ -45,25 +39,24 @@ export interface DifyAdminOutputs extends DifyAdminInputs {
     loginVerified: boolean;
 }
 
-
 export function checkDifyAdmin(news: Partial<DifyAdminInputs>): pulumi.dynamic.CheckResult<DifyAdminInputs> {
     const failures: CheckFailure[] = [...checkDifyUrl("difyUrl", news.difyUrl)];
     const known = isKnown;
-    if (news.email === undefined || (known(news.email) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(news.email)))) {
-        failures.push({ property: "email", reason: "email must be an email address such as admin@example.com" });
+    if (news.email === undefined || (known(news.email) && !isEmailAddress(String(news.email)))) {
+        failures.push({ property: "email", reason: `email must be ${EMAIL_RULE}` });
     }
-    if (news.name === undefined || (known(news.name) && !/^.{3,30}$/u.test(String(news.name)))) {
-        failures.push({ property: "name", reason: "name must be 3 to 30 characters (Dify's account name limits)" });
+    if (news.name === undefined || (known(news.name) && !isDifyAccountName(String(news.name)))) {
+        failures.push({ property: "name", reason: `name must be ${DIFY_ACCOUNT_NAME_RULE}` });
     }
-    if (news.password === undefined || (known(news.password) && !DIFY_PASSWORD_RULE.test(String(news.password)))) {
+    if (news.password === undefined || (known(news.password) && !DIFY_PASSWORD_PATTERN.test(String(news.password)))) {
         // Never echo the password itself.
         failures.push({
             property: "password",
-            reason: "password must be at least 8 characters with at least one letter and one digit (Dify's rule)",
+            reason: `password must be ${DIFY_PASSWORD_RULE}`,
         });
     }
-    if (known(news.initPassword) && String(news.initPassword).length > 30) {
-        failures.push({ property: "initPassword", reason: "initPassword must be at most 30 characters (Dify's INIT_PASSWORD limit)" });
+    if (known(news.initPassword) && String(news.initPassword).length > DIFY_INIT_PASSWORD_MAX_LENGTH) {
+        failures.push({ property: "initPassword", reason: `initPassword must be at most ${DIFY_INIT_PASSWORD_MAX_LENGTH} characters (Dify's INIT_PASSWORD limit)` });
     }
     for (const key of ["readyTimeoutSeconds", "readyPollSeconds", "requestTimeoutSeconds"] as const) {
         const value = news[key];
@@ -110,11 +103,6 @@ function outputsFor(inputs: DifyAdminInputs, extra: Pick<DifyAdminOutputs, "dify
     return { ...inputs, ...extra };
 }
 
-interface Profile {
-    name?: string;
-    email?: string;
-}
-
 export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs, DifyAdminOutputs> = engineSafeProvider({
     async check(_olds: DifyAdminInputs, news: DifyAdminInputs) {
         return checkDifyAdmin(news);
@@ -141,9 +129,9 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
             return { id: inputs.email, outs: outputsFor(inputs, { difyVersion: probe.version, setupMode: "created", loginVerified: true }) };
         }
         // Already set up: adopt it if (and only if) these credentials log in. One attempt, never retried.
-        let session: DifyConsole;
+        let api: DifyConsoleApi;
         try {
-            session = await connectToDify(endpoint, { email: inputs.email, password: inputs.password }, { probe });
+            api = difyConsoleApi(await connectToDify(endpoint, { email: inputs.email, password: inputs.password }, { probe }));
         } catch (err) {
             const reason = err instanceof Error ? err.message : String(err);
             throw new Error(
@@ -155,9 +143,9 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
                 ),
             );
         }
-        const profile = await session.get<Profile>("/account/profile");
+        const profile = await api.getProfile();
         if (profile.name !== inputs.name) {
-            await session.post("/account/name", { name: inputs.name });
+            await api.renameAccount(inputs.name);
         }
         return { id: inputs.email, outs: outputsFor(inputs, { difyVersion: probe.version, setupMode: "adopted", loginVerified: true }) };
     },
@@ -169,9 +157,9 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
         if (probe.setupStep !== "finished") {
             return {}; // Dify was reset: no admin any more.
         }
-        let session: DifyConsole;
+        let api: DifyConsoleApi;
         try {
-            session = await connectToDify(endpoint, { email: state.email, password: state.password }, { probe });
+            api = difyConsoleApi(await connectToDify(endpoint, { email: state.email, password: state.password }, { probe }));
         } catch (err) {
             if (isDifyApiError(err) && err.path === "/login" && (err.status === 401 || err.status === 400 || err.status === 200)) {
                 // The password (or the account) changed outside Pulumi: report it; the next `up` re-checks.
@@ -179,7 +167,7 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
             }
             throw err;
         }
-        const profile = await session.get<Profile>("/account/profile");
+        const profile = await api.getProfile();
         return {
             id,
             props: {
@@ -202,9 +190,9 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
         }
         // The password Dify has now: the old one, unless a refresh found it no longer works.
         const current = olds.loginVerified === false ? news.password : olds.password;
-        let session: DifyConsole;
+        let api: DifyConsoleApi;
         try {
-            session = await connectToDify(endpoint, { email: news.email, password: current }, { probe, secrets: [news.password, olds.password] });
+            api = difyConsoleApi(await connectToDify(endpoint, { email: news.email, password: current }, { probe, secrets: [news.password, olds.password] }));
         } catch (err) {
             const reason = err instanceof Error ? err.message : String(err);
             throw new Error(
@@ -217,14 +205,14 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
         }
         if (passwordChanged && olds.loginVerified !== false) {
             // UNCONFIRMED whether /account/password expects base64 from 1.11.2; the reference names only /login.
-            await session.post("/account/password", {
+            await api.changePassword({
                 password: olds.password,
                 new_password: news.password,
                 repeat_new_password: news.password,
             });
         }
         if (nameChanged) {
-            await session.post("/account/name", { name: news.name });
+            await api.renameAccount(news.name);
         }
         return { outs: outputsFor(news, { difyVersion: probe.version, setupMode: olds.setupMode, loginVerified: true }) };
     },
@@ -234,18 +222,33 @@ export const difyAdminProvider: pulumi.dynamic.ResourceProvider<DifyAdminInputs,
     },
 });
 
+/**
+ * What `new DifyAdmin(...)` takes. Changing `difyUrl` or `email` replaces the resource (another instance or
+ * another account; Dify has no route to undo a setup, so the old account stays). The fields marked "not
+ * compared" plan no change on their own; only a create uses them.
+ */
 export interface DifyAdminArgs {
-    /** Dify's web address, e.g. http://47.1.2.3 (no path). */
+    /** Dify's web address, e.g. http://47.1.2.3 (no path). Changing it replaces the resource. */
     difyUrl: pulumi.Input<string>;
+    /** The admin's e-mail address (rules/email.ts), the login name. Changing it replaces the resource. */
     email: pulumi.Input<string>;
-    /** 3–30 characters. */
+    /** 3–30 characters. Changing it renames the account in place. */
     name: pulumi.Input<string>;
-    /** 8+ characters with a letter and a digit; e.g. a `random.RandomPassword` result. Kept secret. */
+    /**
+     * 8+ characters with a letter and a digit; e.g. a `random.RandomPassword` result. Kept secret. Changing it
+     * updates in place: Dify's password is changed, logging in with the previous one.
+     */
     password: pulumi.Input<string>;
-    /** Dify's INIT_PASSWORD, when the instance has one. Kept secret. */
+    /**
+     * Dify's INIT_PASSWORD (at most 30 characters), needed only to set up a fresh instance that has one. Kept
+     * secret. Default: none. Changing it updates the state only (it is used by setup alone).
+     */
     initPassword?: pulumi.Input<string>;
+    /** Interface language sent to setup on Dify 1.9+, e.g. "en-US". Default: Dify's. Changing it updates the state only. */
     language?: pulumi.Input<string>;
+    /** How long create waits for Dify to answer GET /console/api/setup, in seconds. Default 600. Not compared. */
     readyTimeoutSeconds?: pulumi.Input<number>;
+    /** Pause between those probes, in seconds. Default 5. Not compared. */
     readyPollSeconds?: pulumi.Input<number>;
 }
 

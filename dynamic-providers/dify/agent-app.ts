@@ -5,27 +5,25 @@
 // no "all tools" wildcard). A create whose answer was lost is found again by name and adopted.
 // Facts: ../shared/reference/dify-console-api.md sections 4 and 7.
 import * as pulumi from "@pulumi/pulumi";
+import { DIFY_MCP_SERVER_IDENTIFIER_PATTERN } from "../../rules/mcp-names";
 import type { CheckFailure } from "../engine/check";
-import { differs } from "../engine/diff";
+import { differs, differsUnlessPinned } from "../engine/diff";
 import { engineSafeProvider } from "../engine/outputs";
 import { containsUnknown, isKnown } from "../engine/unknown";
 import {
-    checkDifyConnection,
-    connectWith,
-    DifyConnectionInputs,
-    DifyApiError,
-    DifyConsole,
-    isDifyApiError,
-    isDifyNotFound,
-    isLostAnswer,
-    joinSentences,
-    normalizeDifyUrl,
-    resourceInitFailure,
-} from "./client";
-import { MCP_SERVER_IDENTIFIER_PATTERN } from "./mcp-tool-provider";
-import { TONGYI_PROVIDER } from "./model-provider";
+    AGENT_APP_DEFAULTS,
+    agentAppConsoleUrl,
+    appAsRead,
+    appBody,
+    findAppToAdopt,
+    saveModelConfig,
+    updateAppFields,
+} from "./agent-app-console";
+import { checkDifyConnection, connectWith, DifyConnectionInputs, normalizeDifyUrl, resourceInitFailure } from "./connection";
+import { AgentModelConfig, AppDetail, difyConsoleApi } from "./console-api";
+import { isDifyNotFound, isLostAnswer } from "./errors";
 
-export const AGENT_STRATEGIES = ["function_call", "react"] as const;
+const AGENT_STRATEGIES = ["function_call", "react"] as const;
 export type AgentStrategy = (typeof AGENT_STRATEGIES)[number];
 
 export interface DifyAgentAppInputs extends DifyConnectionInputs {
@@ -46,6 +44,8 @@ export interface DifyAgentAppInputs extends DifyConnectionInputs {
     mcpServerIdentifier: string;
     /** MCP tools to attach, by name (the MCP provider's `toolNames` once authorized). */
     mcpToolNames: string[];
+    /** What the tool list is fixed for (the registration, its server and client): pins mcpToolNames in previews. */
+    mcpToolsSource?: string;
     strategy?: AgentStrategy;
     maxIterations?: number;
     requestTimeoutSeconds?: number;
@@ -57,19 +57,6 @@ export interface DifyAgentAppOutputs extends DifyAgentAppInputs {
     consoleUrl: string;
     difyVersion: string;
 }
-
-
-const DEFAULTS = {
-    description: "",
-    icon: "🤖",
-    iconBackground: "#FFEAD5",
-    openingStatement: "",
-    modelProvider: TONGYI_PROVIDER,
-    model: "qwen-plus",
-    completionParams: {},
-    strategy: "function_call" as AgentStrategy,
-    maxIterations: 5,
-};
 
 export function checkDifyAgentApp(news: Partial<DifyAgentAppInputs>): pulumi.dynamic.CheckResult<DifyAgentAppInputs> {
     const failures: CheckFailure[] = checkDifyConnection(news);
@@ -83,7 +70,7 @@ export function checkDifyAgentApp(news: Partial<DifyAgentAppInputs>): pulumi.dyn
     if (news.systemPrompt === undefined || (known(news.systemPrompt) && typeof news.systemPrompt !== "string")) {
         failures.push({ property: "systemPrompt", reason: "systemPrompt is required (the agent's instructions)" });
     }
-    if (news.mcpServerIdentifier === undefined || (known(news.mcpServerIdentifier) && !MCP_SERVER_IDENTIFIER_PATTERN.test(String(news.mcpServerIdentifier)))) {
+    if (news.mcpServerIdentifier === undefined || (known(news.mcpServerIdentifier) && !DIFY_MCP_SERVER_IDENTIFIER_PATTERN.test(String(news.mcpServerIdentifier)))) {
         failures.push({ property: "mcpServerIdentifier", reason: "mcpServerIdentifier must match ^[a-z0-9_-]{1,24}$ (the MCP provider's server identifier)" });
     }
     if (news.mcpToolNames === undefined) {
@@ -101,7 +88,7 @@ export function checkDifyAgentApp(news: Partial<DifyAgentAppInputs>): pulumi.dyn
         return { failures };
     }
     const given = Object.fromEntries(Object.entries(news).filter(([, v]) => v !== undefined)) as unknown as DifyAgentAppInputs;
-    return { inputs: { ...DEFAULTS, ...given, difyUrl: normalizeDifyUrl(news.difyUrl as string) } };
+    return { inputs: { ...AGENT_APP_DEFAULTS, ...given, difyUrl: normalizeDifyUrl(news.difyUrl as string) } };
 }
 
 const APP_FIELDS = ["name", "description", "icon", "iconBackground"] as const;
@@ -117,23 +104,24 @@ const CONFIG_FIELDS = [
     "maxIterations",
 ] as const;
 
-
 export function diffDifyAgentApp(olds: DifyAgentAppOutputs, news: DifyAgentAppInputs): pulumi.dynamic.DiffResult {
     const replaces = differs(olds, news, "difyUrl") ? ["difyUrl"] : [];
     const changed = [...APP_FIELDS, ...CONFIG_FIELDS, "adminEmail", "adminPassword"].filter((key) =>
-        differs(olds, news, key as keyof DifyAgentAppInputs),
+        key === "mcpToolNames"
+            ? differsUnlessPinned(olds, news, "mcpToolNames", "mcpToolsSource")
+            : differs(olds, news, key as keyof DifyAgentAppInputs),
     );
     // App names need not be unique in Dify, so a replacement can create the new app first.
     return { changes: replaces.length > 0 || changed.length > 0, replaces, deleteBeforeReplace: false };
 }
 
 /** The app's full model config (Dify replaces it as a whole). */
-export function agentModelConfig(inputs: DifyAgentAppInputs): Record<string, unknown> {
+export function agentModelConfig(inputs: DifyAgentAppInputs): AgentModelConfig {
     const identifier = inputs.mcpServerIdentifier;
     return {
         model: {
-            provider: inputs.modelProvider ?? DEFAULTS.modelProvider,
-            name: inputs.model ?? DEFAULTS.model,
+            provider: inputs.modelProvider ?? AGENT_APP_DEFAULTS.modelProvider,
+            name: inputs.model ?? AGENT_APP_DEFAULTS.model,
             mode: "chat",
             completion_params: inputs.completionParams ?? {},
         },
@@ -144,8 +132,8 @@ export function agentModelConfig(inputs: DifyAgentAppInputs): Record<string, unk
         suggested_questions: [],
         agent_mode: {
             enabled: true,
-            strategy: inputs.strategy ?? DEFAULTS.strategy,
-            max_iteration: inputs.maxIterations ?? DEFAULTS.maxIterations,
+            strategy: inputs.strategy ?? AGENT_APP_DEFAULTS.strategy,
+            max_iteration: inputs.maxIterations ?? AGENT_APP_DEFAULTS.maxIterations,
             tools: inputs.mcpToolNames.map((tool) => ({
                 provider_type: "mcp",
                 provider_id: identifier,
@@ -159,143 +147,6 @@ export function agentModelConfig(inputs: DifyAgentAppInputs): Record<string, unk
     };
 }
 
-/**
- * Dify checks a config's model against the LLMs the model provider offers in the workspace, and there are none
- * while the provider has no working credential (core/app/app_config/easy_ui_based_app/model_config/manager.py
- * validate_and_set_defaults): it refuses with "model.name must be in the specified model list" or "model.provider
- * is required and must be in [...]", naming neither the model asked for nor why. Adds both, keeping the fields.
- */
-function explainModelRefusal(err: unknown, inputs: DifyAgentAppInputs): unknown {
-    if (!isDifyApiError(err) || err.status !== 400 || !/^model\.(name|provider)\b/.test(err.difyMessage)) {
-        return err;
-    }
-    const explained = new Error(
-        joinSentences(
-            err.message,
-            `The app asks for the LLM ${inputs.model ?? DEFAULTS.model} of ${inputs.modelProvider ?? DEFAULTS.modelProvider} (inputs model and modelProvider), ` +
-                "and Dify offers only the models of a provider with a working credential in this workspace: check the model name, " +
-                "and that the DifyModelProvider resource (llmModel, DashScope key) is in place",
-        ),
-    ) as DifyApiError;
-    const { message: _message, stack: _stack, ...fields } = err;
-    return Object.assign(explained, fields, { name: "DifyApiError" });
-}
-
-/** POST /apps/<id>/model-config: the whole config (Dify replaces it). */
-async function saveModelConfig(session: DifyConsole, appId: string, inputs: DifyAgentAppInputs): Promise<void> {
-    try {
-        await session.post(`/apps/${appId}/model-config`, agentModelConfig(inputs));
-    } catch (err) {
-        throw explainModelRefusal(err, inputs);
-    }
-}
-
-function appBody(inputs: DifyAgentAppInputs): Record<string, unknown> {
-    return {
-        name: inputs.name,
-        description: inputs.description ?? "",
-        icon_type: "emoji",
-        icon: inputs.icon ?? DEFAULTS.icon,
-        icon_background: inputs.iconBackground ?? DEFAULTS.iconBackground,
-    };
-}
-
-/**
- * The PUT /apps/<id> body: every field the route declares. 1.8.0–1.10.x parse it with reqparse, which fills
- * an absent field with None, and `use_icon_as_answer_icon` is NOT NULL (HTTP 500); 1.11+ default absent
- * fields to false/0 (controllers/console/app/app.py UpdateAppPayload), so the fields Pulumi does not manage
- * are sent at the app's current values.
- */
-function appUpdateBody(inputs: DifyAgentAppInputs, current: AppDetail): Record<string, unknown> {
-    return {
-        ...appBody(inputs),
-        use_icon_as_answer_icon: current.use_icon_as_answer_icon === true,
-        max_active_requests: typeof current.max_active_requests === "number" ? current.max_active_requests : null,
-    };
-}
-
-async function updateAppFields(session: DifyConsole, appId: string, inputs: DifyAgentAppInputs): Promise<void> {
-    const current = await session.get<AppDetail>(`/apps/${appId}`);
-    await session.put(`/apps/${appId}`, appUpdateBody(inputs, current));
-}
-
-/** Pages of 100 (the route's limit) looked at when searching apps by name. */
-const APP_SEARCH_MAX_PAGES = 50;
-
-/**
- * The agent-chat apps named exactly `name`. GET /apps filters by a case-insensitive substring of the first
- * 30 characters (services/app_service.py get_paginate_apps), so the exact match is made here.
- */
-async function findAgentAppsByName(session: DifyConsole, name: string): Promise<AppDetail[]> {
-    const found: AppDetail[] = [];
-    for (let page = 1; page <= APP_SEARCH_MAX_PAGES; page++) {
-        const answer = await session.get<{ data?: AppDetail[]; has_more?: boolean }>("/apps", { page, limit: 100, mode: "agent-chat", name });
-        found.push(...(answer.data ?? []).filter((app) => app.name === name && (app.mode === undefined || app.mode === "agent-chat")));
-        if (!answer.has_more) {
-            break;
-        }
-    }
-    return found;
-}
-
-/** The one app a lost create may have left, or none; several of that name cannot be told apart. */
-async function findAppToAdopt(session: DifyConsole, name: string): Promise<AppDetail | undefined> {
-    const apps = await findAgentAppsByName(session, name);
-    if (apps.length > 1) {
-        throw new Error(
-            joinSentences(
-                `Dify already has ${apps.length} agent-chat apps named "${name}" (${apps.map((app) => app.id).join(", ")}), so Pulumi cannot tell which one to manage`,
-                "Delete or rename the extra ones in Dify, or give this app another name",
-            ),
-        );
-    }
-    return apps[0];
-}
-
-export function agentAppConsoleUrl(difyUrl: string, appId: string): string {
-    return `${difyUrl.replace(/\/+$/, "")}/app/${appId}/configuration`;
-}
-
-interface AppDetail {
-    id: string;
-    name?: string;
-    mode?: string;
-    description?: string;
-    icon?: string;
-    icon_background?: string;
-    use_icon_as_answer_icon?: boolean | null;
-    max_active_requests?: number | null;
-    model_config?: {
-        model?: { provider?: string; name?: string; completion_params?: Record<string, number | string | boolean> } | string;
-        pre_prompt?: string;
-        opening_statement?: string;
-        agent_mode?: AgentMode | string;
-    } | null;
-}
-
-interface AgentMode {
-    strategy?: string;
-    max_iteration?: number;
-    tools?: { provider_type?: string; provider_id?: string; tool_name?: string; enabled?: boolean }[];
-}
-
-/** Dify adds `stop: []` to saved completion params; an empty stop list is no drift. */
-function withoutDefaultStop(params: Record<string, unknown>): Record<string, number | string | boolean> {
-    const { stop, ...rest } = params;
-    return (Array.isArray(stop) && stop.length === 0 ? rest : params) as Record<string, number | string | boolean>;
-}
-
-function parseMaybeJson<T>(value: T | string | undefined): T | undefined {
-    if (typeof value !== "string") {
-        return value;
-    }
-    try {
-        return JSON.parse(value) as T;
-    } catch {
-        return undefined;
-    }
-}
-
 export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppInputs, DifyAgentAppOutputs> = engineSafeProvider({
     async check(_olds: DifyAgentAppInputs, news: DifyAgentAppInputs) {
         return checkDifyAgentApp(news);
@@ -306,20 +157,20 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
     },
 
     async create(inputs: DifyAgentAppInputs) {
-        const session = await connectWith(inputs);
+        const api = difyConsoleApi(await connectWith(inputs));
         // A create whose answer was lost (connection reset after Dify applied it) left an app behind: adopt
         // it instead of making a second one. Names need not be unique in Dify, so only an exact, single match.
-        let app: { id: string } | undefined = await findAppToAdopt(session, inputs.name);
+        let app: { id: string } | undefined = await findAppToAdopt(api, inputs.name);
         let adopted = app !== undefined;
         if (!app) {
             try {
                 // Dify starts the app from a template using the workspace's default LLM: set that first.
-                app = await session.post<{ id: string }>("/apps", { ...appBody(inputs), mode: "agent-chat" });
+                app = await api.createAgentApp(appBody(inputs));
             } catch (err) {
                 if (!isLostAnswer(err)) {
                     throw err;
                 }
-                app = await findAppToAdopt(session, inputs.name);
+                app = await findAppToAdopt(api, inputs.name);
                 if (!app) {
                     throw err;
                 }
@@ -331,14 +182,14 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
             ...inputs,
             appId,
             consoleUrl: agentAppConsoleUrl(inputs.difyUrl, appId),
-            difyVersion: session.version,
+            difyVersion: api.version,
         };
         try {
             if (adopted) {
                 console.warn(`warning: adopting the existing Dify agent app "${inputs.name}" (${appId}).`);
-                await updateAppFields(session, appId, inputs);
+                await updateAppFields(api, appId, inputs);
             }
-            await saveModelConfig(session, appId, inputs);
+            await saveModelConfig(api, appId, agentModelConfig(inputs), inputs);
         } catch (err) {
             // The app exists: record it, with the config marked unapplied, so the next `up` updates it.
             throw resourceInitFailure(appId, { ...outs, systemPrompt: "", mcpToolNames: [] }, err);
@@ -348,40 +199,17 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
 
     async read(id: string, props?: DifyAgentAppOutputs) {
         const state = props as DifyAgentAppOutputs;
-        const session = await connectWith(state);
+        const api = difyConsoleApi(await connectWith(state));
         let app: AppDetail;
         try {
-            app = await session.get<AppDetail>(`/apps/${id}`);
+            app = await api.getApp(id);
         } catch (err) {
             if (isDifyNotFound(err)) {
                 return {};
             }
             throw err;
         }
-        const config = app.model_config ?? {};
-        const model = parseMaybeJson(config.model);
-        const agentMode = parseMaybeJson<AgentMode>(config.agent_mode) ?? {};
-        const mcpTools = (agentMode.tools ?? []).filter((tool) => tool.provider_type === "mcp");
-        return {
-            id,
-            props: {
-                ...state,
-                name: app.name ?? state.name,
-                description: app.description ?? state.description,
-                icon: app.icon ?? state.icon,
-                iconBackground: app.icon_background ?? state.iconBackground,
-                systemPrompt: config.pre_prompt ?? "",
-                openingStatement: config.opening_statement ?? "",
-                modelProvider: model?.provider ?? "",
-                model: model?.name ?? "",
-                completionParams: withoutDefaultStop(model?.completion_params ?? {}),
-                mcpServerIdentifier: mcpTools[0]?.provider_id ?? state.mcpServerIdentifier,
-                mcpToolNames: mcpTools.map((tool) => String(tool.tool_name)),
-                strategy: (agentMode.strategy as AgentStrategy | undefined) ?? state.strategy,
-                maxIterations: agentMode.max_iteration ?? state.maxIterations,
-                difyVersion: session.version,
-            },
-        };
+        return { id, props: { ...state, ...appAsRead(app, state), difyVersion: api.version } };
     },
 
     async update(id: string, olds: DifyAgentAppOutputs, news: DifyAgentAppInputs) {
@@ -391,21 +219,21 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
         if (!appChanged && !configChanged) {
             return { outs }; // only the admin credentials changed
         }
-        const session = await connectWith(news);
-        outs.difyVersion = session.version;
+        const api = difyConsoleApi(await connectWith(news));
+        outs.difyVersion = api.version;
         if (appChanged) {
-            await updateAppFields(session, id, news);
+            await updateAppFields(api, id, news);
         }
         if (configChanged) {
-            await saveModelConfig(session, id, news);
+            await saveModelConfig(api, id, agentModelConfig(news), news);
         }
         return { outs };
     },
 
     async delete(id: string, props: DifyAgentAppOutputs) {
-        const session = await connectWith(props);
+        const api = difyConsoleApi(await connectWith(props));
         try {
-            await session.delete(`/apps/${id}`);
+            await api.deleteApp(id);
         } catch (err) {
             if (!isDifyNotFound(err)) {
                 throw err;
@@ -414,23 +242,49 @@ export const difyAgentAppProvider: pulumi.dynamic.ResourceProvider<DifyAgentAppI
     },
 });
 
+/**
+ * What `new DifyAgentApp(...)` takes. Changing `difyUrl` replaces the app (the new one is created first: app
+ * names need not be unique); every other change updates it in place: the app's name, description and icon with
+ * PUT /apps/<id>, the model, prompt and tools by saving the whole model config again.
+ */
 export interface DifyAgentAppArgs {
+    /** Dify's web address, e.g. http://47.1.2.3 (no path). Changing it replaces the app. */
     difyUrl: pulumi.Input<string>;
+    /** The Dify admin's e-mail address, to log in with. Changing it updates the state only. */
     adminEmail: pulumi.Input<string>;
-    /** Kept secret. */
+    /** The Dify admin's password. Kept secret. Changing it updates the state only (the next login uses it). */
     adminPassword: pulumi.Input<string>;
+    /** The app's name (Dify does not require it to be unique). Changing it renames the app in place. */
     name: pulumi.Input<string>;
+    /** At most 400 characters. Default "". Changing it updates in place. */
     description?: pulumi.Input<string>;
+    /** Emoji icon. Default "🤖". Changing it updates in place. */
     icon?: pulumi.Input<string>;
+    /** Default "#FFEAD5". Changing it updates in place. */
     iconBackground?: pulumi.Input<string>;
+    /** The agent's instructions (Dify's pre_prompt). Changing it saves the model config again. */
     systemPrompt: pulumi.Input<string>;
+    /** Default "". Changing it saves the model config again. */
     openingStatement?: pulumi.Input<string>;
+    /** Full model provider name. Default "langgenius/tongyi/tongyi". Changing it saves the model config again. */
     modelProvider?: pulumi.Input<string>;
+    /** The LLM; the provider must offer it with a working credential. Default "qwen-plus". Changing it saves the model config again. */
     model?: pulumi.Input<string>;
+    /** The model's completion parameters (temperature, ...). Default {}. Changing them saves the model config again. */
     completionParams?: pulumi.Input<Record<string, pulumi.Input<number | string | boolean>>>;
+    /** The MCP provider's server identifier (its `serverIdentifier`). Changing it saves the model config again. */
     mcpServerIdentifier: pulumi.Input<string>;
+    /** MCP tools to attach, by name (the MCP provider's `toolNames` once authorized). Changing them saves the model config again. */
     mcpToolNames: pulumi.Input<pulumi.Input<string>[]>;
+    /**
+     * What the tool list is fixed for, e.g. the MCP registration's id, server URL and client id in one string.
+     * Default: none. Not sent to Dify and not compared: while it stays the same, a preview of the registration's
+     * own update (which cannot know its tool list yet) does not plan an update of this app.
+     */
+    mcpToolsSource?: pulumi.Input<string>;
+    /** `function_call` or `react`. Default "function_call". Changing it saves the model config again. */
     strategy?: pulumi.Input<AgentStrategy>;
+    /** Agent iterations per answer, 1–99. Default 5. Changing it saves the model config again. */
     maxIterations?: pulumi.Input<number>;
 }
 

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { CheckFailure } from "../engine/check";
-import { joinSentences, probeDify } from "./client";
+import { joinSentences } from "./errors";
+import { probeDify } from "./transport";
 
 /** What the readiness check waits for. */
 export interface DifyReadinessInputs {
@@ -113,10 +114,15 @@ export const difyReadinessProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
+/** What `new DifyReadiness(...)` takes. A new URL or instance means a new wait (replace); the timings update the state only. */
 export interface DifyReadinessArgs {
+    /** Dify's public base URL, e.g. http://203.0.113.10 (no path). Changing it replaces the resource: `up` waits again. */
     difyUrl: pulumi.Input<string>;
+    /** The ECS instance that runs Dify. Changing it replaces the resource: `up` waits for the new instance. */
     instanceId: pulumi.Input<string>;
+    /** How long `up` waits for Dify before failing, 1–14400 seconds. Changing it updates the state only. */
     timeoutSeconds: pulumi.Input<number>;
+    /** Pause between probes, above 0 and at most 300 seconds. Default 15. Changing it updates the state only. */
     pollIntervalSeconds?: pulumi.Input<number>;
 }
 

@@ -9,3 +9,8 @@ export interface CheckedInputs<T> {
     inputs: T;
     failures: CheckFailure[];
 }
+
+/** A list of strings: what check() accepts for list inputs. */
+export function isStringArray(value: unknown): value is string[] {
+    return Array.isArray(value) && value.every((item) => typeof item === "string");
+}

@@ -16,3 +16,17 @@ export function sameSet(a: readonly string[] | undefined, b: readonly string[] |
     const right = sortedSet(b);
     return left.length === right.length && left.every((value, index) => value === right[index]);
 }
+
+/**
+ * Like `differs`, for a value fixed for a key (an OAuth client's secret for its client id, an MCP server's URL for
+ * the server's id). While a resource is being updated, a preview cannot know its outputs (the dynamic-provider host
+ * does not report which stay stable), so its dependents see them as unknown. When the key is known and the same as
+ * before, an unknown value is not a change: it cannot have changed. `up` compares the real value again.
+ */
+export function differsUnlessPinned<T extends object>(olds: Partial<T>, news: Partial<T>, key: keyof T, pin: keyof T): boolean {
+    const pinHeld = olds[pin] !== undefined && !containsUnknown(news[pin]) && JSON.stringify(olds[pin]) === JSON.stringify(news[pin]);
+    if (pinHeld && containsUnknown(news[key]) && !containsUnknown(olds[key])) {
+        return false;
+    }
+    return differs(olds, news, key);
+}

@@ -18,7 +18,7 @@ import { BootstrapSettings, compactScript, readBootstrapScript, renderBootstrapC
 type Values = Record<string, unknown>;
 
 /** Settings read by parseIntegrationSettings; every other key is the stack's. */
-const INTEGRATION_KEYS = new Set(["adminEmail", "imsEndpoint", "mcpEndpoint", "tongyiPluginPackage"]);
+const INTEGRATION_KEYS = new Set(["adminEmail", "adminName", "imsEndpoint", "mcpEndpoint", "tongyiPluginPackage"]);
 
 interface PreviewRow {
     where: "preview";
@@ -63,6 +63,7 @@ const BAD: Row[] = [
     { where: "preview", setting: "certEmail", value: "ops@example.c0m", expected: "allowed: an e-mail address" },
     { where: "preview", setting: "adminEmail", value: "o'neil@example.com", expected: "allowed: an e-mail address such as" },
     { where: "preview", setting: "adminEmail", value: "ops@example.com$(id)", expected: "allowed: an e-mail address" },
+    { where: "preview", setting: "adminName", value: "Al", expected: "allowed: 3 to 30 characters" },
 
     // pipMirrorUrl: Dify's .env (Compose interpolates "$"), then pip inside the plugin daemon and sandbox.
     { where: "preview", setting: "pipMirrorUrl", value: "http://mirrors.aliyun.com/pypi/simple/", expected: "which is not an https URL" },
@@ -205,6 +206,8 @@ const GOOD: GoodPreviewRow[] = [
     { setting: "certEmail", value: "first.last_1%x@mail-1.example.com" },
     { setting: "adminEmail", value: "ops+dify@corp.example.cn" },
     { setting: "adminEmail", value: "Admin.Name@Example.COM" },
+    // 30 code points: an emoji counts once, as Dify counts it.
+    { setting: "adminName", value: `Ops 🚀${"x".repeat(25)}` },
     { setting: "pipMirrorUrl", value: "https://mirrors.aliyun.com/pypi/simple/" },
     { setting: "pipMirrorUrl", value: "https://pypi.tuna.tsinghua.edu.cn/simple" },
     { setting: "pipMirrorUrl", value: "https://10.0.0.5:8443/repository/pypi-proxy/simple/" },

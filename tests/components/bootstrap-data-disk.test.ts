@@ -10,7 +10,7 @@ import * as path from "path";
 import { requireTool, runBootstrapFunctions, runBootstrapFunctionsAsync, runTool } from "./tooling";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 import { DifyConsoleServer, startDifyConsoleServer } from "../servers/dify-console-server";
-import { probeDify, setupDify } from "../../dynamic-providers/dify/client";
+import { probeDify, setupDify } from "../../dynamic-providers/dify/transport";
 
 const script = compactScript(readBootstrapScript());
 const SERIAL = "bp1datadisk0001";

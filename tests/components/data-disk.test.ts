@@ -4,12 +4,10 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
-import { DifyHost, DifyHostArgs } from "../../components/dify-host";
-import { BASE_HOST_ARGS } from "./host-args";
+import { DifyHost, DifyHostSettings } from "../../components/dify-host";
+import { hostArgsWith } from "./host-args";
 
 vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
-
-const baseArgs = BASE_HOST_ARGS;
 
 const KMS_KEY = "key-hzz62f1cb66fa42qo9abc";
 let registered: RegisteredResource[];
@@ -17,10 +15,10 @@ const options = new Map<string, pulumi.CustomResourceOptions>();
 const warn = vi.spyOn(pulumi.log, "warn");
 const warnings = new Map<string, string[]>();
 
-/** Builds a host named `name` and waits for its resources and warnings. */
-async function host(name: string, args: Partial<DifyHostArgs> = {}): Promise<DifyHost> {
+/** Builds a host named `name` with `settings` over the base ones, and waits for its resources and warnings. */
+async function host(name: string, settings: Partial<DifyHostSettings> = {}): Promise<DifyHost> {
     const before = warn.mock.calls.length;
-    const built = new DifyHost(name, { ...baseArgs, ...args }, {
+    const built = new DifyHost(name, hostArgsWith(settings), {
         transformations: [
             (resource) => {
                 options.set(resource.name, resource.opts as pulumi.CustomResourceOptions);

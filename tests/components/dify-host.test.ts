@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
-import { DifyHost, DifyHostArgs } from "../../components/dify-host";
-import { BASE_HOST_ARGS } from "./host-args";
+import { DifyHost } from "../../components/dify-host";
+import { BASE_HOST_ARGS, hostArgsWith } from "./host-args";
 
 vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
 
@@ -106,13 +106,15 @@ describe("DifyHost", () => {
 describe("DifyHost options", () => {
     it("creates a snapshot policy, a key pair and an https URL when configured", async () => {
         const before = registered.length;
-        const withExtras = new DifyHost("extra", {
-            ...baseArgs,
-            dataDiskSnapshotRetentionDays: 14,
-            sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample admin@example",
-            domain: "dify.example.com",
-            certEmail: "ops@example.com",
-        });
+        const withExtras = new DifyHost(
+            "extra",
+            hostArgsWith({
+                dataDiskSnapshotRetentionDays: 14,
+                sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample admin@example",
+                domain: "dify.example.com",
+                certEmail: "ops@example.com",
+            }),
+        );
         expect(await valueOf(withExtras.difyUrl)).toBe("https://dify.example.com");
         await settle();
         const added = registered.slice(before);

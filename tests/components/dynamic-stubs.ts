@@ -30,6 +30,14 @@ export const STUB_OUTPUTS: Record<string, Record<string, unknown>> = {
     DifyAgentApp: { appId: "app-uuid", consoleUrl: "http://198.51.100.23/app/app-uuid/configuration" },
 };
 
+/** Resource ids, as the real providers choose them: the API's own identifier (the RAM app's id is its AppId, the OAuth client id). */
+export const STUB_IDS: Record<string, string> = {
+    RamOAuthApplication: STUB_OUTPUTS.RamOAuthApplication.appId as string,
+    OpenApiMcpServer: STUB_OUTPUTS.OpenApiMcpServer.serverId as string,
+    DifyMcpToolProvider: STUB_OUTPUTS.DifyMcpToolProvider.providerId as string,
+    DifyAgentApp: STUB_OUTPUTS.DifyAgentApp.appId as string,
+};
+
 function stub(typeName: string) {
     return class extends pulumi.CustomResource {
         constructor(name: string, args: Record<string, pulumi.Input<unknown>>, opts?: pulumi.CustomResourceOptions) {

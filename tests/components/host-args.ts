@@ -1,23 +1,26 @@
 // The DifyHost settings the component tests start from (a 2 vCPU / 4 GiB Ubuntu host in cn-hangzhou-j); each
 // test overrides what it is about.
-import type { DifyHostArgs } from "../../components/dify-host";
+import type { DifyHostArgs, DifyHostSettings } from "../../components/dify-host";
 
 export const BASE_HOST_ARGS: DifyHostArgs = {
-    namePrefix: "dify-test",
-    zoneId: "cn-hangzhou-j",
-    vswitchId: "vsw-1",
-    securityGroupId: "sg-1",
-    instanceType: "ecs.c7.large",
-    imageId: "ubuntu_22_04_x64_20G_alibase_20260522.vhd",
-    imageFromLookup: true,
-    instanceChargeType: "PostPaid",
-    systemDiskCategory: "cloud_essd",
-    systemDiskSize: 60,
-    dataDiskCategory: "cloud_essd",
-    dataDiskSize: 100,
-    eipBandwidthMbps: 100,
-    difyVersion: "1.14.1",
-    registryMirrors: [],
-    readinessTimeoutMinutes: 45,
+    settings: {
+        namePrefix: "dify-test",
+        instanceChargeType: "PostPaid",
+        systemDiskCategory: "cloud_essd",
+        systemDiskSize: 60,
+        dataDiskCategory: "cloud_essd",
+        dataDiskSize: 100,
+        eipBandwidthMbps: 100,
+        difyVersion: "1.14.1",
+        registryMirrors: [],
+        readinessTimeoutMinutes: 45,
+    },
+    network: { zoneId: "cn-hangzhou-j", vswitchId: "vsw-1", securityGroupId: "sg-1" },
+    instance: { instanceType: "ecs.c7.large", imageId: "ubuntu_22_04_x64_20G_alibase_20260522.vhd", imageFromLookup: true },
     tags: { project: "dify-mcp-stack", stack: "test" },
 };
+
+/** BASE_HOST_ARGS with some of its settings replaced. */
+export function hostArgsWith(settings: Partial<DifyHostSettings>): DifyHostArgs {
+    return { ...BASE_HOST_ARGS, settings: { ...BASE_HOST_ARGS.settings, ...settings } };
+}

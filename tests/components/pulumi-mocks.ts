@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { STUB_OUTPUTS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
+import { STUB_IDS, STUB_OUTPUTS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
 
 /** A resource the program registered, as Pulumi's mock monitor saw it. */
 export interface RegisteredResource {
@@ -86,7 +86,8 @@ export function installMocks(answers: LookupAnswers = {}): RegisteredResource[] 
                     Object.assign(state, STUB_OUTPUTS[args.type.slice(STUB_TYPE_PREFIX.length)]);
                 }
                 Object.assign(state, cloudOutputs(args), answers.state?.[args.name]);
-                const id = args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? "d-bp1mockdatadisk" : `${args.name}-id`;
+                const stubId = args.type.startsWith(STUB_TYPE_PREFIX) ? STUB_IDS[args.type.slice(STUB_TYPE_PREFIX.length)] : undefined;
+                const id = stubId ?? (args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? "d-bp1mockdatadisk" : `${args.name}-id`);
                 return { id, state };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {

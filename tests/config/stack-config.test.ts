@@ -6,9 +6,9 @@ import {
     CONFIG_DEFAULTS,
     CONFIG_NAMESPACE,
     StackConfigError,
-    instanceTypeSizeFromName,
     parseStackSettings,
 } from "../../config/stack-config";
+import { instanceTypeSizeFromName } from "../../rules/instance-size";
 
 const root = path.resolve(__dirname, "..", "..");
 

@@ -18,7 +18,7 @@ import { spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { connectToDify, DifyConsole } from "../../dynamic-providers/dify/client";
+import { connectToDify, DifyConsole } from "../../dynamic-providers/dify/session";
 import { createLocalBackend, LocalBackend, repoRoot } from "../../scripts/pulumi-local-backend";
 import { REAL_DIFY_DEFAULT_TAG, RealDify, startRealDify } from "../harness/real-dify";
 import { ProxiedCall, RecordingProxy, startRecordingProxy } from "../harness/recording-proxy";
@@ -267,7 +267,7 @@ export function urnParts(urn: string): { type: string; name: string } {
 
 /** The program's resources, keyed as `resourceKey` names them: "<Type>.<name>". */
 export const E2E_RESOURCES = {
-    readiness: "DifyReadiness.dify-ready",
+    readiness: "Readiness.dify-ready",
     oauthApp: "RamOAuthApplication.mcp-oauth",
     mcpServer: "OpenApiMcpServer.openapi-mcp",
     admin: "Admin.dify-admin",
@@ -400,15 +400,32 @@ export function parseEngineSummary(stdout: string): EngineSummary | undefined {
 // The stack.
 
 /** Stack settings the program reads (tests/e2e/program/index.js); secrets are set with --secret. */
+/** Settings of the program (Pulumi.yaml's keys, read by config/integration-config.ts) the tests change. */
 export interface E2eConfig {
     oauthAppName?: string;
     oauthAppType?: string;
-    accessTokenValidity?: number;
+    oauthAccessTokenValidity?: number;
+    oauthRefreshTokenValidity?: number;
     mcpServerName?: string;
-    mcpServerDescription?: string;
-    agentName?: string;
-    agentPrompt?: string;
+    adminName?: string;
+    llmModel?: string;
+    mcpProviderName?: string;
+    mcpServerIdentifier?: string;
+    agentAppName?: string;
+    agentSystemPrompt?: string;
 }
+
+/** The e2e stack's settings at creation: a WebApp, so a client secret travels all the way into Dify. */
+export const E2E_CONFIG = {
+    oauthAppName: "dify-mcp-e2e",
+    oauthAppType: "WebApp",
+    mcpServerName: "e2e-mcp",
+    adminEmail: E2E_ADMIN_EMAIL,
+    adminName: "Pulumi E2E",
+    mcpServerIdentifier: "alibaba-openapi",
+    agentAppName: "ECS assistant",
+    agentSystemPrompt: "Answer questions about the user's ECS instances with the Alibaba Cloud tools.",
+} as const;
 
 /** One entry of `pulumi stack history --json` (newest first). */
 export interface HistoryEntry {
@@ -536,7 +553,7 @@ export async function createE2eStack(servers: E2eServers, options: E2eStackOptio
 
     try {
         assertSucceeded(await run(["stack", "init", E2E_STACK, "--secrets-provider", "passphrase"]));
-        await setConfig({ alibabaEndpoint: servers.alibaba.url, difyUrl: servers.difyUrl, ...options.config });
+        await setConfig({ alibabaEndpoint: servers.alibaba.url, difyUrl: servers.difyUrl, ...E2E_CONFIG, ...options.config });
         assertSucceeded(await run(["config", "set", "--secret", "adminPassword", E2E_SECRETS.adminPassword]));
         assertSucceeded(await run(["config", "set", "--secret", "dashscopeApiKey", E2E_SECRETS.dashscopeApiKey]));
     } catch (err) {

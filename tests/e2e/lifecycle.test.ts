@@ -12,8 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "fs";
 import { checkOAuthApp, isOAuthApp } from "../../policy/rules";
-import { maskDifyCredential } from "../../dynamic-providers/dify/client";
-import { obfuscateDashscopeKey } from "../../dynamic-providers/dify/model-provider";
+import { maskDifyCredential, obfuscateDashscopeKey } from "../../dynamic-providers/dify/masks";
 import {
     approveMcpAuthorization,
     assertSucceeded,
@@ -37,6 +36,7 @@ import {
     stepsOf,
     urlHash,
 } from "./e2e-stack";
+import { E2E_CONFIG } from "./e2e-stack";
 
 const TONGYI = "langgenius/tongyi/tongyi";
 const MCP_ROUTE = "/workspaces/current/tool-provider/mcp";
@@ -44,7 +44,7 @@ const ALL_RESOURCES = Object.values(E2E_RESOURCES).sort();
 const STEP_TIMEOUT = 240_000;
 const ROTATED_DASHSCOPE_KEY = "sk-e2e-rotated-dashscope-key-93d1";
 const MCP_TOOLS = ["Ecs-DescribeInstances", "Ecs-DescribeRegions"];
-const SERVER_IDENTIFIER = "alibaba-openapi";
+const SERVER_IDENTIFIER = E2E_CONFIG.mcpServerIdentifier;
 
 let servers: E2eServers;
 let stack: E2eStack;
@@ -304,9 +304,42 @@ describe("the e2e stack under the real Pulumi engine, against Dify's real API se
         expect(preview.calls.writes).toBe(0);
     }, STEP_TIMEOUT);
 
+    it("3b. a one-key change previews as an update of that key's resource only, for each updatable setting", async () => {
+        // What a reviewer sees on a pull request. Each resource's dependents take values that stay known while it
+        // is updated (its id, inputs it echoes, values pinned to them), so nothing downstream shows as [unknown].
+        const cases: { key: keyof typeof E2E_CONFIG | "oauthAccessTokenValidity" | "oauthRefreshTokenValidity" | "llmModel" | "mcpProviderName" | "mcpApis"; value: string; changes: Record<string, string>; property: string }[] = [
+            { key: "oauthAccessTokenValidity", value: "5400", changes: { [E2E_RESOURCES.oauthApp]: "update" }, property: "accessTokenValidity" },
+            { key: "oauthRefreshTokenValidity", value: "86400", changes: { [E2E_RESOURCES.oauthApp]: "update" }, property: "refreshTokenValidity" },
+            {
+                key: "mcpApis",
+                value: JSON.stringify([{ product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeRegions", "DescribeInstances"] }]),
+                changes: { [E2E_RESOURCES.mcpServer]: "update" },
+                property: "apis",
+            },
+            { key: "adminName", value: "Pulumi E2E Ops", changes: { [E2E_RESOURCES.admin]: "update" }, property: "name" },
+            { key: "mcpProviderName", value: "Alibaba Cloud Ops", changes: { [E2E_RESOURCES.mcpTools]: "update" }, property: "name" },
+            { key: "agentAppName", value: "ECS helper", changes: { [E2E_RESOURCES.agent]: "update" }, property: "name" },
+            { key: "agentSystemPrompt", value: "Say which region you queried.", changes: { [E2E_RESOURCES.agent]: "update" }, property: "systemPrompt" },
+            // The model is also the agent's: both change, and nothing else.
+            { key: "llmModel", value: "qwen-max", changes: { [E2E_RESOURCES.models]: "update", [E2E_RESOURCES.agent]: "update" }, property: "llmModel" },
+        ];
+        for (const { key, value, changes, property } of cases) {
+            assertSucceeded(await stack.run(["config", "set", key, value]));
+            const preview = await stack.preview(["--diff"]);
+            const summary = summaryOf(preview);
+            expect({ key, operations: changedOperations(summary) }).toEqual({ key, operations: Object.fromEntries(Object.entries(changes).map(([k, op]) => [k, [op]])) });
+            const [first] = Object.keys(changes);
+            expect({ key, changed: changedInputKeys(onlyStep(summary, first, "update")) }).toEqual({ key, changed: [property] });
+            expect(preview.calls.writes).toBe(0);
+            const original = (E2E_CONFIG as Record<string, string>)[key];
+            assertSucceeded(await stack.run(original === undefined ? ["config", "rm", key] : ["config", "set", key, original]));
+        }
+        expect(summaryOf(await stack.preview()).changeSummary).toEqual({ same: ALL_RESOURCES.length + 1 });
+    }, STEP_TIMEOUT * 2);
+
     it("4a. an updatable setting shows exactly that property in preview --diff, and up updates it in place", async () => {
         const appId = (await agentApp()).id;
-        await stack.setConfig({ agentPrompt: "List the user's ECS instances in Hangzhou first." });
+        await stack.setConfig({ agentSystemPrompt: "List the user's ECS instances in Hangzhou first." });
 
         const preview = await stack.preview(["--diff"]);
         const summary = summaryOf(preview);
@@ -329,11 +362,11 @@ describe("the e2e stack under the real Pulumi engine, against Dify's real API se
 
     it("4b. an update of a resource others depend on is one API call; only its own step names the property", async () => {
         const appId = servers.alibaba.applications()[0].AppId;
-        await stack.setConfig({ accessTokenValidity: 7200 });
+        await stack.setConfig({ oauthAccessTokenValidity: 7200 });
 
         const preview = summaryOf(await stack.preview(["--diff"]));
-        // Dynamic providers cannot preview an update's outputs, so the engine shows the dependents' inputs that
-        // come from the app as unknown (planned as updates); `up` then finds nothing to change there.
+        // The MCP server and Dify take the app's id and values pinned to it: the preview plans the app alone.
+        expectOperations(preview, { [E2E_RESOURCES.oauthApp]: "update" });
         expect(changedInputKeys(onlyStep(preview, E2E_RESOURCES.oauthApp, "update"))).toEqual(["accessTokenValidity"]);
 
         const up = await stack.up();

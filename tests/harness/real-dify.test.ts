@@ -4,7 +4,8 @@ import axios from "axios";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectToDify, encodeLoginPassword, parseSetCookies, probeDify } from "../../dynamic-providers/dify/client";
+import { connectToDify, encodeLoginPassword } from "../../dynamic-providers/dify/session";
+import { parseSetCookies, probeDify } from "../../dynamic-providers/dify/transport";
 import { RealDify, startRealDify } from "./real-dify";
 
 const INIT_PASSWORD = "init-Passw0rd-1";

@@ -43,7 +43,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { probeDify, setupDify } from "../../dynamic-providers/dify/client";
+import { probeDify, setupDify } from "../../dynamic-providers/dify/transport";
 import { difyReleaseDir } from "./dify-release";
 import { DifyPython, ensureDifyPython } from "./dify-python";
 import { PROJECT_ROOT } from "../../scripts/project-root";

@@ -8,16 +8,15 @@ import {
     DYNAMIC_RESOURCE,
     ECS_DISK,
     ECS_INSTANCE,
-    LEGACY_ECS_DISK,
     RAM_OAUTH_APP,
     SECURITY_GROUP_RULE,
     checkOAuthApp,
     difyVersionAtLeast,
-    instanceTypeSize,
     isOAuthApp,
     parsePortRange,
     policies,
 } from "../../policy/rules";
+import { instanceTypeSizeFromName } from "../../rules/instance-size";
 import { coverMostOfInternet, internetAddressesCovered, isWorldWideBlock, parseAddressBlock, parseIpv6Address } from "../../policy/addresses";
 import {
     captureRegistrations,
@@ -80,8 +79,6 @@ const CASES: CaptureCase[] = [
     { scenario: "host", name: "hostunsized", args: { instanceType: "ecs.hfc7.large", instanceCpuCores: null, instanceMemoryGib: null } },
     { scenario: "host", name: "hostolddify", args: { difyVersion: "1.7.2" } },
     { scenario: "host", name: "hostplaindisk", args: { encryptDataDisk: false } },
-    { scenario: "legacy-disk", name: "legacyplain" },
-    { scenario: "legacy-disk", name: "legacyencrypted", args: { encrypted: true } },
     // The real RamOAuthApplication class with settings integration-config.ts refuses.
     { scenario: "oauth-app", name: "appserver", args: { appType: "ServerApp" } },
     { scenario: "oauth-app", name: "appnomcpscope", args: { scopes: ["openid"] } },
@@ -411,13 +408,6 @@ describe("data-disk-encrypted and data-disk-kept-unencrypted", () => {
         ]);
     });
 
-    it("the provider's legacy alicloud.ecs.Disk: the same rule", async () => {
-        const plain = caseResources("legacyplain");
-        expect(plain.map((r) => r.type)).toEqual([LEGACY_ECS_DISK]);
-        expect(policiesReporting(await runPack(plain))).toEqual(["data-disk-encrypted"]);
-        expect(await runPack(caseResources("legacyencrypted"))).toEqual([]);
-    });
-
     it("an instance's inline dataDisks (DifyHost uses none: its instance with one added)", async () => {
         const instance = theOne(httpsProgram, ECS_INSTANCE);
         const withDisk = (encrypted: boolean) =>
@@ -450,13 +440,13 @@ describe("instance-minimum-size and dify-version-minimum", () => {
     });
 
     it("sizes instance types with the config parser's reading of the name", () => {
-        expect(instanceTypeSize("ecs.c7.large")).toEqual({ vcpu: 2, memoryGib: 4 });
-        expect(instanceTypeSize("ecs.g7.2xlarge")).toEqual({ vcpu: 8, memoryGib: 32 });
-        expect(instanceTypeSize("ecs.u1-c1m2.large")).toEqual({ vcpu: 2, memoryGib: 4 });
-        expect(instanceTypeSize("ecs.t6-c1m1.large")).toEqual({ vcpu: 2, memoryGib: 2 });
-        expect(instanceTypeSize("ecs.e-c1m4.xlarge")).toEqual({ vcpu: 4, memoryGib: 16 });
-        expect(instanceTypeSize("ecs.hfc7.large")).toBeUndefined();
-        expect(instanceTypeSize("ecs.made-up.large")).toBeUndefined();
+        expect(instanceTypeSizeFromName("ecs.c7.large")).toEqual({ vcpus: 2, memoryGib: 4 });
+        expect(instanceTypeSizeFromName("ecs.g7.2xlarge")).toEqual({ vcpus: 8, memoryGib: 32 });
+        expect(instanceTypeSizeFromName("ecs.u1-c1m2.large")).toEqual({ vcpus: 2, memoryGib: 4 });
+        expect(instanceTypeSizeFromName("ecs.t6-c1m1.large")).toEqual({ vcpus: 2, memoryGib: 2 });
+        expect(instanceTypeSizeFromName("ecs.e-c1m4.xlarge")).toEqual({ vcpus: 4, memoryGib: 16 });
+        expect(instanceTypeSizeFromName("ecs.hfc7.large")).toBeUndefined();
+        expect(instanceTypeSizeFromName("ecs.made-up.large")).toBeUndefined();
     });
 
     it("orders Dify versions numerically, with pre-releases before and fix tags after the release", () => {

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectToDify } from "../../dynamic-providers/dify/client";
+import { connectToDify } from "../../dynamic-providers/dify/session";
 import { observationsByTool, runSmokeTest, SMOKE_STACK_OUTPUTS, toolFailureOf } from "../../scripts/smoke";
 import { projectRoot } from "../harness/engine-provider";
 import { DifyConsoleServer, startDifyConsoleServer, TOOL_INVOKE_ERROR_TEXT } from "../servers/dify-console-server";

@@ -16,8 +16,8 @@
 //     normalized to what our providers read from it.
 import * as fs from "fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectToDify, DifyStreamEvent, maskDifyCredential, difyMaskedServerUrl } from "../../dynamic-providers/dify/client";
-import { obfuscateDashscopeKey } from "../../dynamic-providers/dify/model-provider";
+import { difyMaskedServerUrl, maskDifyCredential, obfuscateDashscopeKey } from "../../dynamic-providers/dify/masks";
+import { connectToDify, DifyStreamEvent } from "../../dynamic-providers/dify/session";
 import { RealDify, startRealDify } from "../harness/real-dify";
 import { DifyConsoleServer, startDifyConsoleServer } from "./dify-console-server";
 import { alibabaEcsTools, McpOAuthServer, startMcpOAuthServer } from "./mcp-oauth-server";

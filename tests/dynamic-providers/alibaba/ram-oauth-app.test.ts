@@ -10,8 +10,8 @@ import {
     RamOAuthApplication,
     checkRamOAuthAppInputs,
     diffRamOAuthApp,
-    difyMcpOAuthCallbackUrl,
 } from "../../../dynamic-providers/alibaba/ram-oauth-app";
+import { difyMcpOAuthCallbackUrl } from "../../../rules/oauth-callback";
 import { unknownValue as UNKNOWN_VALUE } from "@pulumi/pulumi/runtime/rpc";
 import { EngineCheckResult, HostedProvider, engineCreate as engineCreateOn, engineDiff as engineDiffOn, startHostedProvider } from "../../harness/engine-provider";
 import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../../servers/alibaba-provider-fixture";

@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { checkDifyAdmin, diffDifyAdmin, DifyAdminInputs, DifyAdminOutputs } from "../../../dynamic-providers/dify/admin";
-import { connectToDify } from "../../../dynamic-providers/dify/client";
-import { HostedProvider, startHostedProvider } from "../../harness/engine-provider";
-import { DifyConsoleServer, startDifyConsoleServer } from "../../servers/dify-console-server";
+import { connectToDify } from "../../../dynamic-providers/dify/session";
+import { useDifyProviderHost, useDifyServer } from "../../servers/dify-provider-fixture";
 
 const PASSWORD = "Gen3rated-Passw0rd-xyz";
 const INIT_PASSWORD = "Init-Passw0rd-1";
 
-let host: HostedProvider;
-beforeAll(async () => {
-    host = await startHostedProvider({ module: "dynamic-providers/dify/admin", exportName: "difyAdminProvider" });
-});
-afterAll(() => host.close());
+const host = useDifyProviderHost<DifyAdminInputs>("admin", "difyAdminProvider");
+const { checked } = host;
 
 function desired(url: string, overrides: Partial<DifyAdminInputs> = {}): DifyAdminInputs {
     return {
@@ -23,12 +19,6 @@ function desired(url: string, overrides: Partial<DifyAdminInputs> = {}): DifyAdm
         readyTimeoutSeconds: 0,
         ...overrides,
     };
-}
-
-async function checked(inputs: DifyAdminInputs): Promise<DifyAdminInputs> {
-    const result = await host.call<{ inputs?: DifyAdminInputs; failures?: unknown[] }>("check", {}, inputs);
-    expect(result.failures ?? []).toEqual([]);
-    return result.inputs as DifyAdminInputs;
 }
 
 describe("DifyAdmin check and diff", () => {
@@ -49,18 +39,10 @@ describe("DifyAdmin check and diff", () => {
 });
 
 describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyAdmin against Dify %s", (version) => {
-    let fresh: DifyConsoleServer;
-    let adopted: DifyConsoleServer;
+    const fresh = useDifyServer({ version, admin: null, initPassword: INIT_PASSWORD });
+    const adopted = useDifyServer({ version, admin: { email: "ops@example.com", name: "Someone Else", password: PASSWORD } });
     let outs: DifyAdminOutputs;
     let id: string;
-    beforeAll(async () => {
-        fresh = await startDifyConsoleServer({ version, initPassword: INIT_PASSWORD });
-        adopted = await startDifyConsoleServer({ version, admin: { email: "ops@example.com", name: "Someone Else", password: PASSWORD } });
-    });
-    afterAll(async () => {
-        await fresh.close();
-        await adopted.close();
-    });
 
     it("sets up a fresh Dify through INIT_PASSWORD; read equals create; a no-op diff is empty", async () => {
         const inputs = await checked(desired(fresh.url));

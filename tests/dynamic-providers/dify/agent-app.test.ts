@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
     agentModelConfig,
     checkDifyAgentApp,
@@ -6,25 +6,18 @@ import {
     DifyAgentAppInputs,
     DifyAgentAppOutputs,
 } from "../../../dynamic-providers/dify/agent-app";
-import { connectToDify } from "../../../dynamic-providers/dify/client";
-import { HostedProvider, startHostedProvider } from "../../harness/engine-provider";
-import { DifyConsoleServer, startDifyConsoleServer } from "../../servers/dify-console-server";
+import { connectToDify } from "../../../dynamic-providers/dify/session";
+import { DIFY_ADMIN as ADMIN, difyAdminConnection, useDifyProviderHost, useDifyServer } from "../../servers/dify-provider-fixture";
 
-const ADMIN = { email: "ops@example.com", name: "Ops Admin", password: "Adm1n-Passw0rd-x" };
 const TOOLS = ["Ecs-DescribeInstances", "Ecs-DescribeRegions"];
 const PROMPT = "You are an Alibaba Cloud operations assistant. Use the tools to answer.";
 
-let host: HostedProvider;
-beforeAll(async () => {
-    host = await startHostedProvider({ module: "dynamic-providers/dify/agent-app", exportName: "difyAgentAppProvider" });
-});
-afterAll(() => host.close());
+const host = useDifyProviderHost<DifyAgentAppInputs>("agent-app", "difyAgentAppProvider");
+const { checked } = host;
 
 function desired(url: string, overrides: Partial<DifyAgentAppInputs> = {}): DifyAgentAppInputs {
     return {
-        difyUrl: url,
-        adminEmail: ADMIN.email,
-        adminPassword: ADMIN.password,
+        ...difyAdminConnection(url),
         name: "Cloud Ops Agent",
         systemPrompt: PROMPT,
         model: "qwen-plus",
@@ -32,12 +25,6 @@ function desired(url: string, overrides: Partial<DifyAgentAppInputs> = {}): Dify
         mcpToolNames: TOOLS,
         ...overrides,
     };
-}
-
-async function checked(inputs: DifyAgentAppInputs): Promise<DifyAgentAppInputs> {
-    const result = await host.call<{ inputs?: DifyAgentAppInputs; failures?: unknown[] }>("check", {}, inputs);
-    expect(result.failures ?? []).toEqual([]);
-    return result.inputs as DifyAgentAppInputs;
 }
 
 describe("DifyAgentApp check, diff and model config", () => {
@@ -79,15 +66,11 @@ describe("DifyAgentApp check, diff and model config", () => {
 });
 
 describe.each(["1.8.0", "1.9.2", "1.10.1", "1.14.1"])("DifyAgentApp against Dify %s", (version) => {
-    let server: DifyConsoleServer;
+    const server = useDifyServer({ version });
+    beforeAll(() => server.seedTongyi());
     let inputs: DifyAgentAppInputs;
     let outs: DifyAgentAppOutputs;
     let id: string;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version, admin: ADMIN });
-        server.seedTongyi();
-    });
-    afterAll(() => server.close());
 
     it("creates the agent app with its model config; read equals create; a no-op diff is empty", async () => {
         inputs = await checked(desired(server.url));
@@ -174,24 +157,20 @@ describe.each(["1.8.0", "1.9.2", "1.10.1", "1.14.1"])("DifyAgentApp against Dify
 });
 
 describe("DifyAgentApp when the model config is rejected (Dify 1.14.1)", () => {
+    const server = useDifyServer({ version: "1.14.1" });
+    beforeAll(() => server.seedTongyi());
+
     it("records the created app (init failure) so the next up updates it instead of creating a twin", async () => {
-        const server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
-        server.seedTongyi();
         const inputs = await checked(desired(server.url, { model: "no-such-model" }));
         const error = await host.call("create", inputs).catch((e: Error) => e);
         expect((error as Error).message).toMatch(/model-config failed \(HTTP 400 invalid_param\).*no-such-model/);
         expect(server.apps.size).toBe(1);
-        await server.close();
     });
 });
 
 describe("DifyAgentApp when answers get lost (Dify 1.14.1)", () => {
-    let server: DifyConsoleServer;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
-        server.seedTongyi();
-    });
-    afterAll(() => server.close());
+    const server = useDifyServer({ version: "1.14.1" });
+    beforeAll(() => server.seedTongyi());
 
     it("adopts the app whose create Dify applied before the connection was reset, instead of making a second one", async () => {
         const inputs = await checked(desired(server.url, { name: "Lost answer agent" }));

@@ -1,21 +1,12 @@
 import * as http from "http";
 import { AddressInfo } from "net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-    compareDifyVersions,
-    connectToDify,
-    difyVersionAtLeast,
-    encodeLoginPassword,
-    DifyApiError,
-    isDifyApiError,
-    isLostAnswer,
-    joinSentences,
-    maskDifyCredential,
-    difyMaskedServerUrl,
-    probeDify,
-    resourceInitFailure,
-    setupDify,
-} from "../../../dynamic-providers/dify/client";
+import { compareDifyVersions, difyVersionAtLeast } from "../../../rules/dify-version";
+import { resourceInitFailure } from "../../../dynamic-providers/dify/connection";
+import { DifyApiError, isDifyApiError, isLostAnswer, joinSentences } from "../../../dynamic-providers/dify/errors";
+import { difyMaskedServerUrl, maskDifyCredential } from "../../../dynamic-providers/dify/masks";
+import { connectToDify, encodeLoginPassword } from "../../../dynamic-providers/dify/session";
+import { probeDify, setupDify } from "../../../dynamic-providers/dify/transport";
 import { DifyConsoleServer, startDifyConsoleServer } from "../../servers/dify-console-server";
 
 const ADMIN = { email: "admin@example.com", name: "Stack Admin", password: "S3cret-Passw0rd!" };

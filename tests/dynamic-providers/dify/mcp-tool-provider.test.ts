@@ -1,35 +1,28 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
     checkDifyMcpToolProvider,
     diffDifyMcpToolProvider,
     DifyMcpToolProviderInputs,
     DifyMcpToolProviderOutputs,
 } from "../../../dynamic-providers/dify/mcp-tool-provider";
-import { connectToDify } from "../../../dynamic-providers/dify/client";
-import { HostedProvider, startHostedProvider } from "../../harness/engine-provider";
-import { DifyConsoleServer, startDifyConsoleServer } from "../../servers/dify-console-server";
+import { connectToDify } from "../../../dynamic-providers/dify/session";
+import { DIFY_ADMIN as ADMIN, difyAdminConnection, useDifyProviderHost, useDifyServer } from "../../servers/dify-provider-fixture";
 
-const ADMIN = { email: "ops@example.com", name: "Ops Admin", password: "Adm1n-Passw0rd-x" };
 const MCP_URL = "https://openapi-mcp.cn-hangzhou.aliyuncs.com/accounts/1234567890/custom/ops/id/AbCd/mcp";
 const CLIENT_ID = "4071151845732613353";
 const TOOLS = ["Ecs-DescribeInstances", "Ecs-DescribeRegions"];
 const MCP = "/workspaces/current/tool-provider/mcp";
 const MOVED_URL = "https://openapi-mcp.cn-shanghai.aliyuncs.com/accounts/1234567890/custom/ops/id/EfGh/mcp";
 
-let host: HostedProvider;
-beforeAll(async () => {
-    host = await startHostedProvider({ module: "dynamic-providers/dify/mcp-tool-provider", exportName: "difyMcpToolProviderProvider" });
-});
-afterAll(() => host.close());
+const host = useDifyProviderHost<DifyMcpToolProviderInputs>("mcp-tool-provider", "difyMcpToolProviderProvider");
+const { checked } = host;
 
 function desired(url: string, overrides: Partial<DifyMcpToolProviderInputs> = {}): DifyMcpToolProviderInputs {
     return {
-        difyUrl: url,
-        adminEmail: ADMIN.email,
-        adminPassword: ADMIN.password,
+        ...difyAdminConnection(url),
         name: "Alibaba Cloud OpenAPI",
         serverUrl: MCP_URL,
         serverIdentifier: "aliyun-openapi",
@@ -38,12 +31,6 @@ function desired(url: string, overrides: Partial<DifyMcpToolProviderInputs> = {}
         authorizationTimeoutSeconds: 10,
         ...overrides,
     };
-}
-
-async function checked(inputs: DifyMcpToolProviderInputs): Promise<DifyMcpToolProviderInputs> {
-    const result = await host.call<{ inputs?: DifyMcpToolProviderInputs; failures?: unknown[] }>("check", {}, inputs);
-    expect(result.failures ?? []).toEqual([]);
-    return result.inputs as DifyMcpToolProviderInputs;
 }
 
 async function until(condition: () => boolean): Promise<void> {
@@ -79,14 +66,10 @@ describe("DifyMcpToolProvider check and diff", () => {
 
 describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyMcpToolProvider against Dify %s", (version) => {
     const presetClient = version === "1.14.1";
-    let server: DifyConsoleServer;
+    const server = useDifyServer({ version });
     let inputs: DifyMcpToolProviderInputs;
     let outs: DifyMcpToolProviderOutputs;
     let id: string;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version, admin: ADMIN });
-    });
-    afterAll(() => server.close());
 
     it("registers the server, returns the authorization URL; read equals create; a no-op diff is empty", async () => {
         const printedBefore = host.output().length;
@@ -211,11 +194,7 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyMcpToolProvider against Dify %s
 });
 
 describe("DifyMcpToolProvider failures after the provider exists (Dify 1.14.1)", () => {
-    let server: DifyConsoleServer;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
-    });
-    afterAll(() => server.close());
+    const server = useDifyServer({ version: "1.14.1" });
 
     it("records the provider (init failure with its id) when nobody authorizes in time", async () => {
         const inputs = await checked(desired(server.url, { waitForAuthorization: true, authorizationTimeoutSeconds: 0.1 }));
@@ -253,19 +232,17 @@ describe("DifyMcpToolProvider failures after the provider exists (Dify 1.14.1)",
 
 describe("DifyMcpToolProvider with a preset client on Dify 1.14.1 whose authorization server has no dynamic registration", () => {
     // Alibaba Cloud's case: without the preset client Dify can only answer "does not support dynamic client registration".
-    let server: DifyConsoleServer;
+    const server = useDifyServer({ version: "1.14.1", dynamicClientRegistration: false });
     let inputs: DifyMcpToolProviderInputs;
     let outs: DifyMcpToolProviderOutputs;
     let id: string;
     beforeAll(async () => {
-        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN, dynamicClientRegistration: false });
         inputs = await checked(desired(server.url));
         ({ id, outs } = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs));
         server.authorizeMcpProvider(id, TOOLS);
         outs = (await host.call<{ props: DifyMcpToolProviderOutputs }>("read", id, outs)).props;
         expect(outs).toMatchObject({ authorized: true, toolNames: TOOLS });
     });
-    afterAll(() => server.close());
 
     it("sends the client with a new serverUrl (Dify resets the credentials on any URL change), then restarts authorization", async () => {
         server.resetCalls();
@@ -323,16 +300,14 @@ describe("DifyMcpToolProvider with a preset client on Dify 1.14.1 whose authoriz
 });
 
 describe("DifyMcpToolProvider authorization on Dify 1.14.1", () => {
-    let server: DifyConsoleServer;
+    const server = useDifyServer({ version: "1.14.1", dynamicClientRegistration: false });
     let inputs: DifyMcpToolProviderInputs;
     let outs: DifyMcpToolProviderOutputs;
     let id: string;
     beforeAll(async () => {
-        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN, dynamicClientRegistration: false });
         inputs = await checked(desired(server.url));
         ({ id, outs } = await host.call<{ id: string; outs: DifyMcpToolProviderOutputs }>("create", inputs));
     });
-    afterAll(() => server.close());
 
     it("decides authorization by listing the tools: Dify's flag survives a credential rewrite that drops the tokens", async () => {
         server.authorizeMcpProvider(id, TOOLS);
@@ -381,11 +356,7 @@ describe("DifyMcpToolProvider authorization on Dify 1.14.1", () => {
 });
 
 describe("DifyMcpToolProvider when answers get lost (Dify 1.14.1)", () => {
-    let server: DifyConsoleServer;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN });
-    });
-    afterAll(() => server.close());
+    const server = useDifyServer({ version: "1.14.1" });
 
     it("adopts the provider whose create Dify applied before the connection was reset, in the same up", async () => {
         const inputs = await checked(desired(server.url, { name: "Lost answer", serverIdentifier: "lost-answer", serverUrl: `${MCP_URL}/lost` }));

@@ -2,7 +2,7 @@
 // (MARKETPLACE_API_URL is a closed port): what Dify answers, the error our provider gives, and the way out it
 // names (a .difypkg uploaded through Dify), including the engine's recovery from a create that failed half-way.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectToDify, DifyConsole } from "../../../dynamic-providers/dify/client";
+import { connectToDify, DifyConsole } from "../../../dynamic-providers/dify/session";
 import {
     diffDifyModelProvider,
     difyModelProviderProvider,

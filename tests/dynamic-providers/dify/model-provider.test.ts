@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
     checkDifyModelProvider,
     diffDifyModelProvider,
@@ -10,35 +10,22 @@ import {
     KEY_CHANGED_OUTSIDE_PULUMI,
     TONGYI_PROVIDER,
 } from "../../../dynamic-providers/dify/model-provider";
-import { HostedProvider, startHostedProvider } from "../../harness/engine-provider";
-import { DifyConsoleServer, startDifyConsoleServer } from "../../servers/dify-console-server";
+import { DIFY_ADMIN as ADMIN, difyAdminConnection, useDifyProviderHost, useDifyServer } from "../../servers/dify-provider-fixture";
 
-const ADMIN = { email: "ops@example.com", name: "Ops Admin", password: "Adm1n-Passw0rd-x" };
 const KEY = "sk-test-dashscope-key-original";
 const ROTATED_KEY = "sk-test-dashscope-key-rotated";
 const CREDENTIALS = "/workspaces/current/model-providers/<path>/credentials";
 
-let host: HostedProvider;
-beforeAll(async () => {
-    host = await startHostedProvider({ module: "dynamic-providers/dify/model-provider", exportName: "difyModelProviderProvider" });
-});
-afterAll(() => host.close());
+const host = useDifyProviderHost<DifyModelProviderInputs>("model-provider", "difyModelProviderProvider");
+const { checked } = host;
 
 function desired(url: string, overrides: Partial<DifyModelProviderInputs> = {}): DifyModelProviderInputs {
     return {
-        difyUrl: url,
-        adminEmail: ADMIN.email,
-        adminPassword: ADMIN.password,
+        ...difyAdminConnection(url),
         dashscopeApiKey: KEY,
         installPollSeconds: 0.01,
         ...overrides,
     };
-}
-
-async function checked(inputs: DifyModelProviderInputs): Promise<DifyModelProviderInputs> {
-    const result = await host.call<{ inputs?: DifyModelProviderInputs; failures?: unknown[] }>("check", {}, inputs);
-    expect(result.failures ?? []).toEqual([]);
-    return result.inputs as DifyModelProviderInputs;
 }
 
 describe("DifyModelProvider check and diff", () => {
@@ -55,14 +42,10 @@ describe("DifyModelProvider check and diff", () => {
 });
 
 describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyModelProvider against Dify %s", (version) => {
-    let server: DifyConsoleServer;
+    const server = useDifyServer({ version, pluginInstallPolls: 2 });
     let inputs: DifyModelProviderInputs;
     let outs: DifyModelProviderOutputs;
     let id: string;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version, admin: ADMIN, pluginInstallPolls: 2 });
-    });
-    afterAll(() => server.close());
 
     it("installs tongyi from the marketplace, saves the key, sets the defaults; read equals create; a no-op diff is empty", async () => {
         inputs = await checked(desired(server.url));
@@ -157,11 +140,7 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyModelProvider against Dify %s",
 });
 
 describe("DifyModelProvider without marketplace access (Dify 1.14.1)", () => {
-    let server: DifyConsoleServer;
-    beforeAll(async () => {
-        server = await startDifyConsoleServer({ version: "1.14.1", admin: ADMIN, marketplace: false });
-    });
-    afterAll(() => server.close());
+    const server = useDifyServer({ version: "1.14.1", marketplace: false });
 
     it("explains a rejected DashScope key without echoing it, then installs from an uploaded package", async () => {
         // Dify answers latest-versions with 200 {"versions": {}} when it cannot reach the marketplace (it swallows

@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HostedProvider, startHostedProvider } from "../../harness/engine-provider";
+import { describe, expect, it } from "vitest";
+import { useDifyProviderHost } from "../../servers/dify-provider-fixture";
 import { startSetupProbeServer } from "../../servers/setup-probe-server";
 import { DifyReadinessInputs, checkDifyReadiness, diffDifyReadiness } from "../../../dynamic-providers/dify/readiness";
 
-let provider: HostedProvider;
-
-beforeAll(async () => {
-    provider = await startHostedProvider({ module: "dynamic-providers/dify/readiness", exportName: "difyReadinessProvider" });
-});
-
-afterAll(async () => {
-    await provider.close();
-});
+const provider = useDifyProviderHost<DifyReadinessInputs>("readiness", "difyReadinessProvider");
 
 function inputs(url: string, overrides: Partial<DifyReadinessInputs> = {}): DifyReadinessInputs {
     return { difyUrl: url, instanceId: "i-bp1example", timeoutSeconds: 5, pollIntervalSeconds: 0.02, ...overrides };

@@ -76,9 +76,8 @@ describe("Dify resource classes", () => {
         expect(registered.find((r) => r.type === "pulumi-nodejs:dynamic/dify:Admin")?.additionalSecretOutputs).toEqual(["password", "initPassword"]);
     });
 
-    it("DifyMcpToolProvider (alias DifyMcpServer) exposes the authorization URL and the tools", async () => {
-        const { DifyMcpToolProvider, DifyMcpServer } = dist("mcp-tool-provider");
-        expect(DifyMcpServer).toBe(DifyMcpToolProvider);
+    it("DifyMcpToolProvider exposes the authorization URL and the tools", async () => {
+        const { DifyMcpToolProvider } = dist("mcp-tool-provider");
         const mcp = new DifyMcpToolProvider(
             "mcp",
             { ...connection, name: "Alibaba Cloud OpenAPI", serverUrl: "https://openapi-mcp.cn-hangzhou.aliyuncs.com/x/mcp", serverIdentifier: "aliyun-openapi", oauthClientId: "1", oauthClientSecret: "s3cret" },

@@ -4,7 +4,13 @@
 import * as alicloud from "@pulumi/alicloud";
 import { DifyNetwork } from "../../../components/network";
 import { DifySecurityGroup, type DifySecurityGroupArgs } from "../../../components/security-group";
-import { DifyHost, type DifyHostArgs } from "../../../components/dify-host";
+import {
+    DifyHost,
+    type DifyHostArgs,
+    type DifyHostInstance,
+    type DifyHostNetwork,
+    type DifyHostSettings,
+} from "../../../components/dify-host";
 import { BASE_HOST_ARGS } from "../../components/host-args";
 import { RamOAuthApplication, type RamOAuthApplicationArgs } from "../../../dynamic-providers/alibaba/ram-oauth-app";
 
@@ -36,17 +42,33 @@ function merged<T extends object>(defaults: T, args: Args): T {
     return result as T;
 }
 
-/** DifyHost as index.ts builds it from the defaults. */
-function hostArgs(name: string, wiring: Pick<DifyHostArgs, "zoneId" | "vswitchId" | "securityGroupId">, args: Args): DifyHostArgs {
-    return merged<DifyHostArgs>({
-        ...BASE_HOST_ARGS,
-        namePrefix: name,
-        ...wiring,
-        instanceCpuCores: 2,
-        instanceMemoryGib: 4,
-        protectDataDisk: false,
-        tags,
-    }, args);
+/** The host's `args` that are fields of DifyHostArgs.instance, by the name they have there; the rest are settings. */
+const INSTANCE_ARGS: Readonly<Record<string, keyof DifyHostInstance>> = {
+    instanceType: "instanceType",
+    instanceCpuCores: "cpuCores",
+    instanceMemoryGib: "memoryGib",
+    imageId: "imageId",
+    imageFromLookup: "imageFromLookup",
+};
+
+/** DifyHost as index.ts builds it from the defaults; `args` is flat: settings, INSTANCE_ARGS and `tags`. */
+function hostArgs(name: string, network: DifyHostNetwork, args: Args): DifyHostArgs {
+    const { tags: tagArgs, ...rest } = args;
+    const instance: Args = {};
+    const settings: Args = {};
+    for (const [key, value] of Object.entries(rest)) {
+        if (Object.hasOwn(INSTANCE_ARGS, key)) {
+            instance[INSTANCE_ARGS[key]] = value;
+        } else {
+            settings[key] = value;
+        }
+    }
+    return {
+        settings: merged<DifyHostSettings>({ ...BASE_HOST_ARGS.settings, namePrefix: name, protectDataDisk: false }, settings),
+        network,
+        instance: merged<DifyHostInstance>({ ...BASE_HOST_ARGS.instance, cpuCores: 2, memoryGib: 4 }, instance),
+        tags: tagArgs === null ? undefined : ((tagArgs ?? tags) as DifyHostArgs["tags"]),
+    };
 }
 
 function oauthAppArgs(name: string, args: Args): RamOAuthApplicationArgs {
@@ -105,10 +127,6 @@ export const SCENARIOS: Record<string, (name: string, args: Args) => void> = {
                 ...fields,
             });
         });
-    },
-    /** The provider's legacy disk resource (no component uses it), with the data disk's settings. */
-    "legacy-disk": (name, args) => {
-        new alicloud.ecs.Disk(name, { diskName: name, zoneId: "cn-hangzhou-h", category: "cloud_essd", size: 100, tags, ...args });
     },
     /**
      * Network, security group, host and RAM OAuth app wired as index.ts wires them; `args` has one object per
