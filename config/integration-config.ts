@@ -67,7 +67,7 @@ export const INTEGRATION_DEFAULTS = {
 /** A local plugin package: an absolute path of letters, digits and ._+@- segments, ending in ".difypkg". */
 const PLUGIN_PACKAGE_PATTERN = /^(?:\/[A-Za-z0-9._+@-]+)+\.difypkg$/;
 
-/** A per-stack default name that fits the MCP server's 3-16 character rule. */
+/** A per-stack default name that fits the MCP server's name rule (MCP_SERVER_NAME_RULE), kept short: 16 characters at most. */
 function defaultMcpServerName(stack: string): string {
     const slug = `dify-${stack}`.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
     return slug.slice(0, 16).replace(/-+$/, "");

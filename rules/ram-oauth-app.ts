@@ -16,6 +16,18 @@ export const RAM_OAUTH_APP_TYPES: readonly RamOAuthAppType[] = ["WebApp", "Nativ
  */
 export const DEFAULT_RAM_OAUTH_APP_TYPE: RamOAuthAppType = "NativeApp";
 
+/**
+ * Never multi-tenant. A multi-tenant app (IsMultiTenant, the API's default for NativeApp) can be installed by
+ * other Alibaba Cloud accounts, who could then sign their users in through our client id. Created with false;
+ * an app found multi-tenant (one created before this rule) is drift that an in-place update fixes.
+ */
+export const RAM_OAUTH_APP_MULTI_TENANT = false;
+
+/** SecretRequired: the API forces it on for a WebApp; a NativeApp requires a secret exactly when it has one. */
+export function ramOAuthAppSecretRequired(appType: RamOAuthAppType, createSecret: boolean): boolean {
+    return appType === "WebApp" || createSecret;
+}
+
 /** The MCP server's custom OAuth requires OAuth 2.1; UpdateApplication cannot change it. */
 export const RAM_OAUTH_PROTOCOL_VERSION = "2.1";
 /** The scope the MCP server requires ("The OAuth scope must include /acs/mcp-server"). */

@@ -149,6 +149,29 @@ export function isAlibabaApiError(err: unknown): err is AlibabaApiError {
     return err instanceof Error && err.name === "AlibabaApiError" && typeof (err as { code?: unknown }).code === "string";
 }
 
+/**
+ * Whether retries after these codes may have repeated a write: any retried failure but throttling (refused
+ * before the API acted) and a refused connection (never reached it) may have been carried out, its answer lost.
+ */
+export function retriesMayHaveRepeated(retriedAfter: readonly string[]): boolean {
+    return retriedAfter.some((code) => !code.includes("Throttling") && code !== "ECONNREFUSED");
+}
+
+/**
+ * Whether a failed write may nevertheless have been carried out, by its last attempt (a 5xx, a timeout or a
+ * dropped connection) or by an earlier one that was retried. Anything but an `AlibabaApiError` counts as maybe.
+ */
+export function failedWriteMayHaveApplied(err: unknown): boolean {
+    if (!isAlibabaApiError(err)) {
+        return true;
+    }
+    const lastMayHaveApplied =
+        err.statusCode !== undefined
+            ? err.statusCode >= 500
+            : err.code !== "ECONNREFUSED" && (RETRYABLE_NETWORK_CODES.includes(err.code) || err.code === "RequestTimeout" || err.code === "InvalidResponse");
+    return lastMayHaveApplied || retriesMayHaveRepeated(err.retriedAfter);
+}
+
 /** True when `err` is an `AlibabaApiError` with exactly this code or a code starting with `prefix.`. */
 export function isApiErrorCode(err: unknown, codeOrPrefix: string): err is AlibabaApiError {
     return isAlibabaApiError(err) && (err.code === codeOrPrefix || err.code.startsWith(`${codeOrPrefix}.`));
@@ -176,6 +199,8 @@ export interface ApiCall {
 export interface ApiResponse<T> {
     readonly body: T;
     readonly requestId: string | undefined;
+    /** Codes of earlier attempts that failed and were retried (see `AlibabaApiError.retriedAfter`). */
+    readonly retriedAfter: readonly string[];
 }
 
 export interface AlibabaApiClient {
@@ -405,7 +430,7 @@ export function createAlibabaApiClient(options: AlibabaApiClientOptions): Alibab
                     body?: unknown;
                 };
                 const body = (response.body ?? {}) as T;
-                return { body, requestId: stringField(body, "RequestId", "requestId") };
+                return { body, requestId: stringField(body, "RequestId", "requestId"), retriedAfter };
             } catch (err) {
                 const failure = classifyFailure(err, operation, attempt, [...retriedAfter]);
                 if (!failure.retryable || attempt >= policy.maxAttempts) {

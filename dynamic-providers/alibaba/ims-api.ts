@@ -1,5 +1,6 @@
 // Typed calls of the RAM OAuth application API (product Ims, version 2019-08-15, RPC style). Parameter and
-// field names are the wire names used by `@alicloud/ims20190815`; all parameters travel in the query string.
+// field names are the wire names of Alibaba's official SDK models (`@alicloud/ims20190815` 2.3.2, Python
+// alibabacloud-ims20190815 3.5.0), and only parameters those models define are sent; all travel in the query.
 // Signing, retries and errors are handled by `AlibabaApiClient` (alibaba-openapi-client.ts).
 import { AlibabaApiClient, ApiResponse, QueryValue } from "./client";
 
@@ -23,7 +24,7 @@ export interface ImsApplication {
     RefreshTokenValidity?: number;
     IsMultiTenant?: boolean;
     SecretRequired?: boolean;
-    /** Not in the SDK's response model; returned by the console API. UNCONFIRMED that GetApplication has it. */
+    /** In the SDK's response models of CreateApplication, GetApplication and UpdateApplication. */
     ProtocolVersion?: string;
     RedirectUris?: { RedirectUri?: string[] };
     DelegatedScope?: {
@@ -38,6 +39,14 @@ export interface ImsAppSecret {
     CreateDate?: string;
 }
 
+/** What CreateAppSecret answered, and the codes of attempts that were retried before (a retried create may
+ *  have made a secret of its own whose answer was lost). */
+export interface CreatedAppSecret {
+    secret: ImsAppSecret;
+    retriedAfter: readonly string[];
+}
+
+/** The parameters of CreateApplication, all that the SDK's request model defines. */
 export interface CreateApplicationParams {
     AppName: string;
     DisplayName: string;
@@ -50,11 +59,11 @@ export interface CreateApplicationParams {
     PredefinedScopes?: string;
     /** `;`-separated subset of PredefinedScopes. */
     RequiredScopes?: string;
+    /** Whether other accounts may install the app. API default: true for NativeApp and ServerApp. */
     IsMultiTenant?: boolean;
+    /** Forced to true for WebApp (and ServerApp); NativeApp default false. */
     SecretRequired?: boolean;
     ProtocolVersion?: string;
-    /** Undocumented (not in the SDK model); aliyun-cli sends it for its MCP app. Flattened to GrantTypes.N. */
-    GrantTypes?: string[];
 }
 
 export interface UpdateApplicationParams {
@@ -101,8 +110,13 @@ export function imsApi(client: AlibabaApiClient) {
         listApplications: async () =>
             (await rpc<{ Applications?: { Application?: ImsApplication[] } }>(client, "ListApplications", {})).body
                 .Applications?.Application ?? [],
-        createAppSecret: async (appId: string) =>
-            (await rpc<{ AppSecret: ImsAppSecret }>(client, "CreateAppSecret", { AppId: appId })).body.AppSecret,
+        createAppSecret: async (appId: string): Promise<CreatedAppSecret> => {
+            const response = await rpc<{ AppSecret: ImsAppSecret }>(client, "CreateAppSecret", { AppId: appId });
+            return { secret: response.body.AppSecret, retriedAfter: response.retriedAfter };
+        },
+        /** The app's secrets, without their values (AppSecretValue is only ever answered by CreateAppSecret). */
+        listAppSecretIds: async (appId: string): Promise<ImsAppSecret[]> =>
+            (await rpc<{ AppSecrets?: { AppSecret?: ImsAppSecret[] } }>(client, "ListAppSecretIds", { AppId: appId })).body.AppSecrets?.AppSecret ?? [],
         deleteAppSecret: async (appId: string, appSecretId: string): Promise<void> => {
             await rpc(client, "DeleteAppSecret", { AppId: appId, AppSecretId: appSecretId });
         },

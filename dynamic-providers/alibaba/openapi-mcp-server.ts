@@ -5,7 +5,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { createAlibabaApiClient, endpointProblem, isApiErrorCode } from "./client";
-import { type CheckFailure, isStringArray } from "../engine/check";
+import { type CheckFailure, type CheckedInputs, isStringArray } from "../engine/check";
 import { sameSet, sortedSet } from "../engine/diff";
 import { containsUnknown, isKnown } from "../engine/unknown";
 import {
@@ -46,7 +46,7 @@ export interface OpenApiMcpServerOutputs extends OpenApiMcpServerInputs {
 }
 
 /** Validates inputs and fills in defaults; unknown (preview) values pass through unchecked. Pure. */
-export function checkOpenApiMcpServerInputs(news: OpenApiMcpServerRawInputs): { inputs: OpenApiMcpServerInputs; failures: CheckFailure[] } {
+export function checkOpenApiMcpServerInputs(news: OpenApiMcpServerRawInputs): CheckedInputs<OpenApiMcpServerInputs> {
     const failures: CheckFailure[] = [];
     const fail = (property: string, reason: string) => failures.push({ property, reason });
     const known = isKnown;
@@ -309,7 +309,7 @@ export interface McpApiSelectionArgs {
 }
 
 export interface OpenApiMcpServerArgs {
-    /** 3–16 lowercase letters, digits, '_' or '-', not starting with a digit; unique per account. Changing it replaces the server. */
+    /** 3–64 lowercase letters, digits, '_' or '-', not starting with a digit; unique per account. Changing it replaces the server. */
     name: pulumi.Input<string>;
     /** APIs exposed as tools (at most 30). Default: ECS DescribeRegions, DescribeInstances, DescribeInstanceStatus. */
     apis?: pulumi.Input<pulumi.Input<McpApiSelectionArgs>[]>;

@@ -3,13 +3,14 @@
 // is rules/ram-oauth-app.ts; the Ims requests and the outputs read back are ram-oauth-app-ims.ts.
 import * as pulumi from "@pulumi/pulumi";
 import { endpointProblem, isApiErrorCode } from "./client";
-import { type CheckFailure, isStringArray } from "../engine/check";
+import { type CheckFailure, type CheckedInputs, isStringArray } from "../engine/check";
 import { sameSet, sortedSet } from "../engine/diff";
 import { containsUnknown, isKnown } from "../engine/unknown";
 import { IMS_APPLICATION_NOT_FOUND, IMS_DEFAULT_ENDPOINT, ImsApplication } from "./ims-api";
 import {
     createApplicationOnce,
     createSecretOrRemoveApp,
+    enforcedSettings,
     imsFor,
     inputsFromOutputs,
     outputsFromApplication,
@@ -62,7 +63,9 @@ export interface RamOAuthAppOutputs extends RamOAuthAppInputs {
     appId: string;
     // The optional outputs are null (not left out) when there is no value: see OPTIONAL_OUTPUTS (ram-oauth-app-ims.ts).
     accountId?: string | null;
+    /** As the API reports it; always false for apps this provider made or updated (enforcedSettings). */
     isMultiTenant?: boolean | null;
+    /** As the API reports it: true for a WebApp, else whether createSecret. */
     secretRequired?: boolean | null;
     /** Present when createSecret: the AppSecretId, and the client secret itself (a Pulumi secret). */
     clientSecretId?: string | null;
@@ -95,7 +98,7 @@ function validRedirectUriProblem(uri: string): string | undefined {
  * Validates inputs and fills in defaults. Values still unknown during preview are passed through unchecked.
  * Pure: tests call it directly.
  */
-export function checkRamOAuthAppInputs(news: RamOAuthAppRawInputs): { inputs: RamOAuthAppInputs; failures: CheckFailure[] } {
+export function checkRamOAuthAppInputs(news: RamOAuthAppRawInputs): CheckedInputs<RamOAuthAppInputs> {
     const failures: CheckFailure[] = [];
     const fail = (property: string, reason: string) => failures.push({ property, reason });
     const known = isKnown;
@@ -233,21 +236,30 @@ export function checkRamOAuthAppInputs(news: RamOAuthAppRawInputs): { inputs: Ra
 
 /** Properties whose change needs a new application (the API cannot update them). */
 const REPLACE_PROPERTIES = ["appName", "appType", "protocolVersion"] as const;
-/** Properties UpdateApplication changes (one call sends them all). */
-const UPDATE_PROPERTIES = ["displayName", "accessTokenValidity", "refreshTokenValidity", "redirectUris", "scopes", "requiredScopes"] as const;
+/**
+ * Properties UpdateApplication changes (one call sends them all). The last two are outputs, not inputs: the
+ * settings the provider enforces (enforcedSettings), compared with what the API last reported.
+ */
+const UPDATE_PROPERTIES = ["displayName", "accessTokenValidity", "refreshTokenValidity", "redirectUris", "scopes", "requiredScopes", "isMultiTenant", "secretRequired"] as const;
 // Compared as sets. An array, not a Set: Pulumi's closure serializer does not revive module-level Sets.
 const SET_PROPERTIES: readonly string[] = ["redirectUris", "scopes", "requiredScopes"];
+// Reported by the API: a stored null (not reported) is not drift.
+const ENFORCED_PROPERTIES: readonly string[] = ["isMultiTenant", "secretRequired"];
 
 type ComparedProperty = (typeof REPLACE_PROPERTIES)[number] | (typeof UPDATE_PROPERTIES)[number] | "createSecret" | "endpoint";
 
 /** Properties whose desired value differs from the stored effective value. */
 function changedRamOAuthAppProperties(olds: Partial<RamOAuthAppOutputs>, news: RamOAuthAppInputs): ComparedProperty[] {
     const properties: ComparedProperty[] = [...REPLACE_PROPERTIES, ...UPDATE_PROPERTIES, "createSecret", "endpoint"];
+    const desiredValues: RamOAuthAppInputs & ReturnType<typeof enforcedSettings> = { ...news, ...enforcedSettings(news) };
     return properties.filter((property) => {
-        const desired: unknown = news[property];
+        const desired: unknown = desiredValues[property];
         const stored: unknown = olds[property];
         if (containsUnknown(desired)) {
             return true;
+        }
+        if (ENFORCED_PROPERTIES.includes(property)) {
+            return typeof stored === "boolean" && stored !== desired;
         }
         if (SET_PROPERTIES.includes(property)) {
             return !(isStringArray(stored) && isStringArray(desired) && sameSet(stored, desired));
@@ -259,7 +271,9 @@ function changedRamOAuthAppProperties(olds: Partial<RamOAuthAppOutputs>, news: R
 /**
  * Diff of the stored outputs (effective settings) against the checked inputs. Name, type and protocol
  * version replace the app; when the name stays the same the old app must go first (names are unique).
- * The endpoint only says how to reach the API, so it updates in place without an API call.
+ * The endpoint only says how to reach the API, so it updates in place without an API call. An app reported
+ * multi-tenant (every NativeApp made before IsMultiTenant=false was sent), or whose SecretRequired does not
+ * match, is updated in place.
  */
 export function diffRamOAuthApp(olds: Partial<RamOAuthAppOutputs>, news: RamOAuthAppInputs): pulumi.dynamic.DiffResult {
     const changed = changedRamOAuthAppProperties(olds, news);
@@ -317,17 +331,15 @@ export const ramOAuthApplicationProvider: pulumi.dynamic.ResourceProvider<RamOAu
         const inputs = checkRamOAuthAppInputs(raw).inputs;
         const changed = changedRamOAuthAppProperties(olds, inputs);
         const ims = imsFor(inputs.endpoint);
-        const app = changed.some((property) => (UPDATE_PROPERTIES as readonly string[]).includes(property))
-            ? await updateApplication(ims, id, inputs)
-            : undefined;
+        const updating = changed.some((property) => (UPDATE_PROPERTIES as readonly string[]).includes(property));
+        const app = updating ? await updateApplication(ims, id, inputs) : undefined;
         const extra: Partial<RamOAuthAppOutputs> = {
             appId: id,
             accountId: olds.accountId,
-            isMultiTenant: olds.isMultiTenant,
-            secretRequired: olds.secretRequired,
+            ...(updating ? enforcedSettings(inputs) : { isMultiTenant: olds.isMultiTenant, secretRequired: olds.secretRequired }),
             ...(await reconcileSecret(ims, id, inputs.createSecret, olds)),
         };
-        // UpdateApplication returns the application; when it does not, the desired settings are the effective ones.
+        // UpdateApplication returns the application; when it does not, the settings sent are the effective ones.
         return { outs: outputsFromApplication(app, inputs, extra) };
     },
 
@@ -362,7 +374,11 @@ export interface RamOAuthApplicationArgs {
     scopes?: pulumi.Input<pulumi.Input<string>[]>;
     /** Scopes the user cannot untick at consent; a subset of scopes. Default: /acs/mcp-server. */
     requiredScopes?: pulumi.Input<pulumi.Input<string>[]>;
-    /** Create an AppSecret (client secret). Default: true for WebApp, false for NativeApp. */
+    /**
+     * Create an AppSecret (client secret). Default: true for WebApp, false for NativeApp. A NativeApp requires
+     * its secret (SecretRequired) exactly when it has one. Exactly one secret is made, even when the answer to
+     * CreateAppSecret is lost and the call retried: extra secrets are deleted again.
+     */
     createSecret?: pulumi.Input<boolean>;
     /** Ims endpoint host or URL. Default `ims.aliyuncs.com`. */
     endpoint?: pulumi.Input<string>;
@@ -371,6 +387,10 @@ export interface RamOAuthApplicationArgs {
 /**
  * A RAM OAuth 2.1 application (Ims CreateApplication). Credentials come from the Alibaba Cloud default
  * credential chain of the machine running `pulumi`, never from inputs.
+ *
+ * Never multi-tenant: created with IsMultiTenant=false, so other Alibaba Cloud accounts cannot install the app.
+ * A stack whose NativeApp was created before that (the API's default makes NativeApps multi-tenant) shows one
+ * in-place update of this resource at its next preview, which sends UpdateApplication with NewIsMultiTenant=false.
  */
 export class RamOAuthApplication extends pulumi.dynamic.Resource {
     /** The OAuth client id (AppId). */

@@ -18,7 +18,7 @@ import { BootstrapSettings, compactScript, readBootstrapScript, renderBootstrapC
 type Values = Record<string, unknown>;
 
 /** Settings read by parseIntegrationSettings; every other key is the stack's. */
-const INTEGRATION_KEYS = new Set(["adminEmail", "adminName", "imsEndpoint", "mcpEndpoint", "tongyiPluginPackage"]);
+const INTEGRATION_KEYS = new Set(["adminEmail", "adminName", "imsEndpoint", "mcpEndpoint", "mcpServerName", "tongyiPluginPackage"]);
 
 interface PreviewRow {
     where: "preview";
@@ -181,6 +181,14 @@ const BAD: Row[] = [
     { where: "preview", setting: "mcpEndpoint", value: "openapi-mcp.cn-hangzhou.aliyuncs.com;reboot", expected: "contains one of" },
     { where: "preview", setting: "mcpEndpoint", value: "ftp://openapi-mcp.cn-hangzhou.aliyuncs.com", expected: "which is not https" },
 
+    // mcpServerName: a path segment of the MCP server's URL; 3-64 lowercase letters, digits, _ and -, no leading digit.
+    { where: "preview", setting: "mcpServerName", value: "ab", expected: 'allowed: 3-64 lowercase letters, digits, "_" and "-", not starting with a digit' },
+    { where: "preview", setting: "mcpServerName", value: `d${"x".repeat(64)}`, expected: "allowed: 3-64 lowercase letters" },
+    { where: "preview", setting: "mcpServerName", value: "9lives", expected: "not starting with a digit" },
+    { where: "preview", setting: "mcpServerName", value: "Dify-MCP", expected: "allowed: 3-64 lowercase letters" },
+    { where: "preview", setting: "mcpServerName", value: "dify/../mcp", expected: "allowed: 3-64 lowercase letters" },
+    { where: "preview", setting: "mcpServerName", value: "dify mcp", expected: "allowed: 3-64 lowercase letters" },
+
     // set_env_value: a line break in a value would add a line of its own to Dify's .env.
     { where: "bootstrap", setting: "pipMirrorUrl", key: "PIP_MIRROR_URL", value: "https://pypi.example.com/simple\nSECRET_KEY=chosen", expected: "contains a newline or carriage return" },
     { where: "bootstrap", setting: "certEmail", key: "CERTBOT_EMAIL", value: "ops@example.com\r", expected: "contains a newline or carriage return" },
@@ -234,6 +242,9 @@ const GOOD: GoodPreviewRow[] = [
     { setting: "imsEndpoint", value: "https://ims.aliyuncs.com" },
     { setting: "mcpEndpoint", value: "openapi-mcp.ap-southeast-1.aliyuncs.com" },
     { setting: "mcpEndpoint", value: "https://openapi-mcp.cn-hangzhou.aliyuncs.com:443/" },
+    { setting: "mcpServerName", value: "abc" },
+    { setting: "mcpServerName", value: `d${"x".repeat(63)}` },
+    { setting: "mcpServerName", value: "_dify-mcp_2" },
 ];
 
 function source(values: Values) {

@@ -47,6 +47,16 @@ describe("integration settings", () => {
         expect(problems({ adminEmail: "ops@example.com", oauthAccessTokenValidity: "60" })[0]).toContain("from 900 to 10800");
     });
 
+    it("takes MCP server names of 3 to 64 lowercase letters, digits, _ and -, not starting with a digit", () => {
+        const rule = 'allowed: 3-64 lowercase letters, digits, "_" and "-", not starting with a digit';
+        for (const name of ["abc", `d${"x".repeat(63)}`, "-dify", "_dify_2"]) {
+            expect(parse({ adminEmail: "ops@example.com", mcpServerName: name }).mcpServerName).toBe(name);
+        }
+        for (const name of ["ab", `d${"x".repeat(64)}`, "9lives", "0ab", "Dify", "dify.mcp"]) {
+            expect(problems({ adminEmail: "ops@example.com", mcpServerName: name })).toEqual([`${CONFIG_NAMESPACE}:mcpServerName is "${name}"; ${rule}`]);
+        }
+    });
+
     it("reads the MCP API selection as a list of objects", () => {
         const apis = [{ product: "Ecs", apiVersion: "2014-05-26", selectors: ["DescribeInstances"] }];
         expect(parse({ adminEmail: "ops@example.com", mcpApis: apis }).mcpApis).toEqual(apis);

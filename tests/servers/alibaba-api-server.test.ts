@@ -182,6 +182,39 @@ describe("signature verification", () => {
     });
 });
 
+describe("what the official Python SDKs send (alibaba-api-server.official-sdk.test.ts runs them)", () => {
+    const createApplication = (client: OpenApi, query: Record<string, string>) =>
+        client.callApi(
+            new $OpenApiUtil.Params({ action: "CreateApplication", version: "2019-08-15", protocol: "HTTP", pathname: "/", method: "POST", authType: "AK", style: "RPC", reqBodyType: "formData", bodyType: "json" }),
+            new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) }),
+            new $dara.RuntimeOptions({}),
+        );
+    const base = { AppType: "NativeApp", RedirectUris: "http://127.0.0.1/cb" };
+
+    it("reads '+' in a query as a space, for the parameters and the signature alike", async () => {
+        const request = await captureSignedRequest((client) => createApplication(client, { ...base, AppName: "plus-check", DisplayName: "C++ and more" }));
+        // openapi-core writes a space as %20 and "+" as %2B; the Python SDKs write the space as "+" (urlencode).
+        expect(request.path).toContain("DisplayName=C%2B%2B%20and%20more");
+        const answer = await replay({ ...request, path: request.path.replace(/%20/g, "+") });
+        expect(answer.status).toBe(200);
+        expect(server.applications().find((app) => app.AppName === "plus-check")).toMatchObject({ DisplayName: "C++ and more" });
+    });
+
+    it("reads booleans in any case (the Python SDKs send True/False) and refuses anything else", async () => {
+        await createApplication(officialClient(), { ...base, AppName: "bool-check", DisplayName: "Bool", IsMultiTenant: "False", SecretRequired: "TRUE" });
+        expect(server.applications().find((app) => app.AppName === "bool-check")).toMatchObject({ IsMultiTenant: false, SecretRequired: true });
+        await expect(createApplication(officialClient(), { ...base, AppName: "bool-check-2", DisplayName: "Bool", IsMultiTenant: "no" })).rejects.toMatchObject({
+            code: "InvalidParameter.IsMultiTenant",
+        });
+    });
+
+    it("records the names of the parameters each request carried", async () => {
+        const mark = server.mark();
+        await createApplication(officialClient(), { ...base, AppName: "param-check", DisplayName: "Params" });
+        expect(server.calls.slice(mark).map((call) => call.parameters)).toEqual([["AppName", "AppType", "DisplayName", "RedirectUris"]]);
+    });
+});
+
 describe("behaviour", () => {
     it("injects throttling the way openapi-core recognises it", async () => {
         server.injectFault({ kind: "throttling", count: 1, actions: ["ListApplications"] });

@@ -6,7 +6,10 @@
 // built by @alicloud/openapi-core's OpenApiUtil.getAuthorization), rejects replayed nonces and stale dates,
 // validates parameters and ranges, keeps state and answers with Alibaba's response and error shapes
 // (RPC: {RequestId, HostId, Code, Message, Recommend}; ROA: {requestId, hostId, code, message, recommend}).
-// It counts every request (reads vs writes, per action), can inject throttling and 5xx answers, and lets
+// It reads what openapi-core and the official Python SDKs send alike ("+" or %20 for a space, true or True);
+// alibaba-api-server.official-sdk.test.ts drives it with the Python SDKs themselves.
+// It counts every request (reads vs writes, per action, with the parameter names it carried), can inject
+// throttling and 5xx answers (before or after carrying the request out: a lost answer), and lets
 // tests change or delete objects out of band. Error codes marked "invented" are not confirmed by any source.
 import * as crypto from "crypto";
 import * as http from "http";
@@ -51,6 +54,9 @@ export interface RecordedCall {
     /** Error code when the answer was an error. */
     code?: string;
     requestId: string;
+    /** Names of the parameters the request carried (query, form body and JSON body keys), sorted; absent when
+     *  the request was refused before they were read (signature, injected fault before the handler). */
+    parameters?: string[];
 }
 
 export interface CallCounts {
@@ -93,7 +99,6 @@ export interface StoredApplication {
     RedirectUris: string[];
     PredefinedScopes: string[];
     RequiredScopes: string[];
-    GrantTypes: string[];
 }
 
 export interface StoredAppSecret {
@@ -195,15 +200,21 @@ function acsEncode(value: string): string {
         .replace(/\*/g, "%2A");
 }
 
+/**
+ * A query string (or form body) as the gateway reads it: "+" is a space, as in any form encoding. The official
+ * Python SDKs send spaces that way (urlencode) while openapi-core sends %20; both sign the canonical query with
+ * %20 (and a literal "+" as %2B), so a "+" must be decoded before the signature is recomputed.
+ */
 function parseRawQuery(raw: string): [string, string][] {
     if (raw === "") {
         return [];
     }
+    const decode = (text: string) => decodeURIComponent(text.replace(/\+/g, "%20"));
     return raw.split("&").map((pair) => {
         const index = pair.indexOf("=");
         const key = index < 0 ? pair : pair.slice(0, index);
         const value = index < 0 ? "" : pair.slice(index + 1);
-        return [decodeURIComponent(key), decodeURIComponent(value)];
+        return [decode(key), decode(value)];
     });
 }
 
@@ -429,8 +440,9 @@ export class AlibabaApiServer {
                 // RPC parameters may also arrive form-encoded in the body.
                 const contentType = headerValue(req, "content-type") ?? "";
                 if (contentType.startsWith("application/x-www-form-urlencoded") && body.length > 0) {
-                    Object.assign(query, Object.fromEntries(parseRawQuery(body.toString("utf8").replace(/\+/g, "%20"))));
+                    Object.assign(query, Object.fromEntries(parseRawQuery(body.toString("utf8"))));
                 }
+                call.parameters = Object.keys(query).sort();
                 result = this.handleIms(action, query);
             } else if (product === "OpenAPIExplorer" && style === "ROA") {
                 const routed = MCP_ROUTES[`${method} ${path}`];
@@ -445,6 +457,7 @@ export class AlibabaApiServer {
                         throw new ApiFailure(400, "InvalidParameter", "The request body is not valid JSON.");
                     }
                 }
+                call.parameters = [...Object.keys(query), ...Object.keys(json)].sort();
                 result = this.handleMcp(action, query, json, headerValue(req, "host") ?? "127.0.0.1");
             } else if (product === "unknown") {
                 throw new ApiFailure(400, "InvalidVersion", `Specified parameter Version "${version ?? ""}" is not valid.`);
@@ -571,8 +584,9 @@ export class AlibabaApiServer {
             }
             return value;
         };
+        // Case-insensitive: openapi-core sends true/false, the Python SDKs True/False (str() of a bool).
         const boolean = (name: string): boolean | undefined => {
-            const raw = query[name];
+            const raw = query[name]?.toLowerCase();
             if (raw === undefined) return undefined;
             if (raw !== "true" && raw !== "false") {
                 throw new ApiFailure(400, `InvalidParameter.${name.replace(/^New/, "")}`, `The parameter ${name} must be true or false.`);
@@ -639,10 +653,6 @@ export class AlibabaApiServer {
                 if ([...this.apps.values()].some((app) => app.AppName === appName)) {
                     throw new ApiFailure(409, "EntityAlreadyExists.Application", `The application ${appName} already exists.`); // code UNCONFIRMED
                 }
-                const grantTypes = Object.keys(query)
-                    .filter((key) => /^GrantTypes\.\d+$/.test(key))
-                    .sort((a, b) => Number(a.split(".")[1]) - Number(b.split(".")[1]))
-                    .map((key) => query[key]);
                 const now = isoNow();
                 const app: StoredApplication = {
                     AppId: String(4_000_000_000_000_000_000n + BigInt(crypto.randomInt(1, 2 ** 47)) * 1000n + BigInt(crypto.randomInt(0, 1000))),
@@ -654,6 +664,7 @@ export class AlibabaApiServer {
                     UpdateDate: now,
                     AccessTokenValidity: integer("AccessTokenValidity", 900, 10800) ?? 3600,
                     RefreshTokenValidity: integer("RefreshTokenValidity", 7200, 31536000) ?? (appType === "NativeApp" ? 7776000 : 2592000),
+                    // The SDK model's defaults: multi-tenant (installable by other accounts) unless a WebApp.
                     IsMultiTenant: boolean("IsMultiTenant") ?? appType !== "WebApp",
                     // Forced on for web and server apps.
                     SecretRequired: appType === "NativeApp" ? (boolean("SecretRequired") ?? false) : true,
@@ -661,7 +672,6 @@ export class AlibabaApiServer {
                     RedirectUris: uris,
                     PredefinedScopes: predefined,
                     RequiredScopes: requiredScopes,
-                    GrantTypes: grantTypes,
                 };
                 this.apps.set(app.AppId, app);
                 return { Application: this.applicationBody(app) };

@@ -68,9 +68,10 @@ describe("check", () => {
     const thirtyOne = Array.from({ length: 31 }, (_, index) => `DescribeThing${index}`);
     it.each([
         [{ name: "Dify" }, "name", /lowercase/],
-        [{ name: "ab" }, "name", /3-16/],
-        [{ name: "a-name-that-is-17" }, "name", /3-16/],
+        [{ name: "ab" }, "name", /3-64/],
+        [{ name: `a${"b".repeat(64)}` }, "name", /3-64/],
         [{ name: "1dify" }, "name", /not starting with a digit/],
+        [{ name: "dify.mcp" }, "name", /lowercase letters, digits, "_" and "-"/],
         [{ apis: [] }, "apis", /at least one/],
         [{ apis: [{ ...ECS, selectors: [] }] }, "apis", /selectors must list/],
         [{ apis: [{ ...ECS, apiVersion: "v1", selectors: ["DescribeRegions"] }] }, "apis", /2014-05-26/],
@@ -84,6 +85,10 @@ describe("check", () => {
         const { failures } = checkOpenApiMcpServerInputs({ name: "dify-mcp", ...(overrides as OpenApiMcpServerRawInputs) });
         expect(failures.map((failure) => failure.property)).toEqual([property]);
         expect(failures[0].reason).toMatch(reason);
+    });
+
+    it.each(["abc", `a${"b".repeat(63)}`, "_dify", "-dify", "dify_mcp-2"])("accepts the name %s (3-64 characters)", (name) => {
+        expect(checkOpenApiMcpServerInputs({ name }).failures).toEqual([]);
     });
 
     it("counts 30 APIs across products as the limit", () => {

@@ -18,6 +18,21 @@ import { AlibabaProviderFixture, startAlibabaProviderFixture } from "../../serve
 import { AlibabaApiServer } from "../../servers/alibaba-api-server";
 
 const ACCESS_KEY_ID = "test-ak-ram-provider";
+/** Every parameter of CreateApplication in Alibaba's official SDK request models (Python alibabacloud-ims20190815
+ *  3.5.0, @alicloud/ims20190815 2.3.2); nothing else may be sent. */
+const SDK_CREATE_APPLICATION_PARAMETERS = [
+    "AccessTokenValidity",
+    "AppName",
+    "AppType",
+    "DisplayName",
+    "IsMultiTenant",
+    "PredefinedScopes",
+    "ProtocolVersion",
+    "RedirectUris",
+    "RefreshTokenValidity",
+    "RequiredScopes",
+    "SecretRequired",
+];
 const ACCESS_KEY_SECRET = "ram-provider-test-secret-7f3a9c1e5b";
 
 let server: AlibabaApiServer;
@@ -126,7 +141,10 @@ describe("lifecycle against the local Ims API", () => {
         expect(server.countSince(mark)).toMatchObject({ writes: 1, reads: 0, byAction: { CreateApplication: 1 } });
         expect(outs.appId).toBe(id);
         const stored = server.application(id);
-        expect(stored).toMatchObject({ AppName: raw.appName, AppType: "NativeApp", ProtocolVersion: "2.1", SecretRequired: false, GrantTypes: ["authorization_code", "refresh_token"] });
+        expect(stored).toMatchObject({ AppName: raw.appName, AppType: "NativeApp", ProtocolVersion: "2.1", IsMultiTenant: false, SecretRequired: false });
+        // Exactly the SDK model's parameters, IsMultiTenant and SecretRequired spelled out.
+        expect(server.calls[mark].parameters).toEqual(SDK_CREATE_APPLICATION_PARAMETERS);
+        expect(outs).toMatchObject({ isMultiTenant: false, secretRequired: false });
         // null, not left out: a preview reads a missing output as unknown.
         expect(outs.clientSecret).toBeNull();
 
@@ -189,6 +207,47 @@ describe("lifecycle against the local Ims API", () => {
         const inputs = checkRamOAuthAppInputs({ appName: "legacy", redirectUris: ["http://a.example/cb"] }).inputs;
         const olds: RamOAuthAppOutputs = { ...inputs, appId: "1", protocolVersion: "2.0" };
         expect(diffRamOAuthApp(olds, inputs)).toEqual({ changes: true, replaces: ["protocolVersion"], deleteBeforeReplace: true });
+    });
+
+    it("makes a multi-tenant app (made before IsMultiTenant=false was sent) private with one in-place update", async () => {
+        const raw = rawInputs();
+        const { id, outs: created, inputs } = await engineCreate(raw);
+        // What an existing stack holds: the NativeApp as the API's default made it, multi-tenant.
+        server.updateApplicationOutOfBand(id, { IsMultiTenant: true });
+        const outs = { ...created, isMultiTenant: true };
+
+        const { diff, inputs: newInputs } = await engineDiff(id, outs, inputs, raw);
+        expect(diff).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+        const mark = server.mark();
+        const updated = await provider.call<{ outs: RamOAuthAppOutputs }>("update", id, outs, newInputs);
+        expect(server.countSince(mark)).toMatchObject({ total: 1, byAction: { UpdateApplication: 1 } });
+        expect(server.calls[mark].parameters).toContain("NewIsMultiTenant");
+        expect(server.application(id)).toMatchObject({ IsMultiTenant: false, SecretRequired: false });
+        expect(updated.outs).toMatchObject({ isMultiTenant: false, secretRequired: false });
+
+        // Settled: refresh reads it back the same, and nothing more to do.
+        const read = await provider.call<{ props: RamOAuthAppOutputs }>("read", id, updated.outs);
+        expect(read.props).toEqual(updated.outs);
+        expect((await engineDiff(id, read.props, newInputs, raw)).diff.changes).toBe(false);
+        // A stored null (the API did not say) is not drift.
+        expect(diffRamOAuthApp({ ...updated.outs, isMultiTenant: null, secretRequired: null }, checkRamOAuthAppInputs(raw).inputs).changes).toBe(false);
+    });
+
+    it("a NativeApp requires its secret exactly when it has one (SecretRequired follows createSecret)", async () => {
+        const raw = rawInputs({ createSecret: true });
+        const { id, outs, inputs } = await engineCreate(raw);
+        expect(server.application(id)).toMatchObject({ AppType: "NativeApp", IsMultiTenant: false, SecretRequired: true });
+        expect(outs).toMatchObject({ secretRequired: true, clientSecretId: server.appSecrets(id)[0].AppSecretId });
+
+        const { diff, inputs: withoutSecret } = await engineDiff(id, outs, inputs, { ...raw, createSecret: false });
+        expect(diff).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+        const mark = server.mark();
+        const updated = await provider.call<{ outs: RamOAuthAppOutputs }>("update", id, outs, withoutSecret);
+        expect(server.countSince(mark).byAction).toEqual({ UpdateApplication: 1, DeleteAppSecret: 1 });
+        expect(server.application(id)).toMatchObject({ SecretRequired: false });
+        expect(server.appSecrets(id)).toEqual([]);
+        expect(updated.outs).toMatchObject({ secretRequired: false, clientSecretId: null, clientSecret: null });
+        expect((await engineDiff(id, updated.outs, withoutSecret, { ...raw, createSecret: false })).diff.changes).toBe(false);
     });
 
     it("shows drift on refresh and returns inputs the next diff compares against", async () => {
@@ -282,7 +341,7 @@ describe("client secret", () => {
         const raw = rawInputs({ appType: "WebApp" });
         const mark = server.mark();
         const { id, outs, inputs } = await engineCreate(raw);
-        expect(server.countSince(mark)).toMatchObject({ writes: 2, byAction: { CreateApplication: 1, CreateAppSecret: 1 } });
+        expect(server.countSince(mark)).toMatchObject({ writes: 2, reads: 0, byAction: { CreateApplication: 1, CreateAppSecret: 1 } });
         const [secret] = server.appSecrets(id);
         expect(outs.clientSecret).toBe(secret.AppSecretValue);
         expect(outs.clientSecretId).toBe(secret.AppSecretId);
@@ -320,6 +379,71 @@ describe("client secret", () => {
         server.clearFaults();
         expect((error as Error).message).toContain("Ims.CreateAppSecret failed after 4 attempts");
         expect(server.applications().filter((app) => app.AppName === raw.appName)).toEqual([]);
+    });
+
+    it("a lost CreateAppSecret answer on create leaves exactly one secret, the one in state", async () => {
+        const raw = rawInputs({ appType: "WebApp" });
+        const inputs = (await provider.call<EngineCheckResult<RamOAuthAppInputs>>("check", {}, raw)).inputs;
+        // The first CreateAppSecret makes a secret and answers 500; the client retries and gets a second one.
+        server.injectFault({ kind: "server-error", count: 1, actions: ["CreateAppSecret"], status: 500, afterCommit: true });
+        const mark = server.mark();
+        const created = await provider.call<{ id: string; outs: RamOAuthAppOutputs }>("create", inputs);
+        // A new app has no secret before: one list after the retried create finds the stray, one delete removes it.
+        expect(server.countSince(mark).byAction).toEqual({ CreateApplication: 1, CreateAppSecret: 2, ListAppSecretIds: 1, DeleteAppSecret: 1 });
+        const secrets = server.appSecrets(created.id);
+        expect(secrets).toHaveLength(1);
+        expect(created.outs).toMatchObject({ clientSecretId: secrets[0].AppSecretId, clientSecret: secrets[0].AppSecretValue });
+        expect(server.oauthClient(created.id)?.clientSecrets).toEqual([created.outs.clientSecret]);
+    });
+
+    it("a lost CreateAppSecret answer on update leaves exactly one secret, the one in state", async () => {
+        const raw = rawInputs({ appType: "WebApp", createSecret: false });
+        const { id, outs, inputs } = await engineCreate(raw);
+        expect(server.appSecrets(id)).toEqual([]);
+        const { inputs: withSecret } = await engineDiff(id, outs, inputs, { ...raw, createSecret: true });
+        server.injectFault({ kind: "server-error", count: 1, actions: ["CreateAppSecret"], status: 500, afterCommit: true });
+        const mark = server.mark();
+        const updated = await provider.call<{ outs: RamOAuthAppOutputs }>("update", id, outs, withSecret);
+        expect(server.countSince(mark).byAction).toEqual({ ListAppSecretIds: 2, CreateAppSecret: 2, DeleteAppSecret: 1 });
+        const secrets = server.appSecrets(id);
+        expect(secrets).toHaveLength(1);
+        expect(updated.outs).toMatchObject({ clientSecretId: secrets[0].AppSecretId, clientSecret: secrets[0].AppSecretValue });
+    });
+
+    it("a CreateAppSecret that fails after a lost answer removes the secret it made, fails, and the next run makes one", async () => {
+        const raw = rawInputs({ appType: "WebApp", createSecret: false });
+        const { id, outs, inputs } = await engineCreate(raw);
+        const { inputs: withSecret } = await engineDiff(id, outs, inputs, { ...raw, createSecret: true });
+        // The first attempt makes a secret and answers 500; every retry fails without doing anything.
+        server.injectFault({ kind: "server-error", count: 1, actions: ["CreateAppSecret"], status: 500, afterCommit: true });
+        server.injectFault({ kind: "server-error", count: 10, actions: ["CreateAppSecret"] });
+        const mark = server.mark();
+        const error = await provider.call("update", id, outs, withSecret).catch((err: Error) => err);
+        server.clearFaults();
+        expect((error as Error).message).toContain("Ims.CreateAppSecret failed after 4 attempts: ServiceUnavailable");
+        expect(server.countSince(mark).byAction).toEqual({ ListAppSecretIds: 2, CreateAppSecret: 4, DeleteAppSecret: 1 });
+        expect(server.appSecrets(id)).toEqual([]);
+
+        // The engine kept the old state (no secret); the next update makes exactly one.
+        const updated = await provider.call<{ outs: RamOAuthAppOutputs }>("update", id, outs, withSecret);
+        const secrets = server.appSecrets(id);
+        expect(secrets).toHaveLength(1);
+        expect(updated.outs).toMatchObject({ clientSecretId: secrets[0].AppSecretId, clientSecret: secrets[0].AppSecretValue });
+    });
+
+    it("cleaning up after a lost answer removes only the secrets this call made", async () => {
+        // An app whose secret the state does not know (made by hand, or by a run whose state was lost).
+        const raw = rawInputs({ appType: "WebApp" });
+        const { id, outs, inputs } = await engineCreate(raw);
+        const [unknownToState] = server.appSecrets(id);
+        const stateWithoutSecret = { ...outs, clientSecretId: null, clientSecret: null };
+        const { inputs: same } = await engineDiff(id, stateWithoutSecret, inputs, raw);
+        // The lost attempt makes the second secret; the retry hits the limit of two (409, not retried).
+        server.injectFault({ kind: "server-error", count: 1, actions: ["CreateAppSecret"], status: 500, afterCommit: true });
+        const error = await provider.call("update", id, stateWithoutSecret, same).catch((err: Error) => err);
+        server.clearFaults();
+        expect((error as Error).message).toContain("LimitExceeded.AppSecret");
+        expect(server.appSecrets(id)).toEqual([unknownToState]);
     });
 
     it("turning createSecret off deletes the secret with one write", async () => {
