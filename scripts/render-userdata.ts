@@ -1,6 +1,8 @@
 /**
- * Prints the exact cloud-init user data a stack's config produces, before anything is deployed:
- *   npm run render:userdata -- <stack> [--public-ip <address>] [--data-disk-id <d-…>]
+ * Prints the exact cloud-init user data a stack's config produces, before anything is deployed, and only that on
+ * stdout (warnings and errors go to stderr):
+ *   ./scripts/render-userdata.sh <stack> [--public-ip <address>] [--data-disk-id <d-…>] > user-data.yaml
+ * (the script builds dist/ when it is stale, then runs this file; `npm run --silent render:userdata -- …` is the same).
  * Values that exist only after deployment (the EIP address, the data disk id, the Pulumi-generated
  * INIT_PASSWORD) are shown as placeholders unless given.
  */
@@ -23,22 +25,30 @@ interface Options {
     root: string;
 }
 
+const USAGE = "usage: ./scripts/render-userdata.sh <stack> [--public-ip <address>] [--data-disk-id <d-…>] > user-data.yaml";
+
 function parseArgs(argv: string[]): Options {
     const options: Options = { stack: "", root: process.env.DIFY_STACK_PROJECT_DIR ?? projectRoot };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
-        if (arg === "--public-ip") {
-            options.publicIp = argv[++i];
-        } else if (arg === "--data-disk-id") {
-            options.dataDiskId = argv[++i];
+        if (arg === "--public-ip" || arg === "--data-disk-id") {
+            const value = argv[++i];
+            if (value === undefined || value.startsWith("--")) {
+                throw new Error(`${arg} needs a value; ${USAGE}`);
+            }
+            if (arg === "--public-ip") {
+                options.publicIp = value;
+            } else {
+                options.dataDiskId = value;
+            }
         } else if (arg.startsWith("--")) {
-            throw new Error(`unknown option ${arg}; usage: npm run render:userdata -- <stack> [--public-ip <address>] [--data-disk-id <d-…>]`);
+            throw new Error(`unknown option ${arg}; ${USAGE}`);
         } else {
             options.stack = arg;
         }
     }
     if (!options.stack) {
-        throw new Error("usage: npm run render:userdata -- <stack> [--public-ip <address>] [--data-disk-id <d-…>]");
+        throw new Error(USAGE);
     }
     return options;
 }

@@ -4,7 +4,8 @@
 # State goes to the local file backend in .pulumi-state/ unless PULUMI_BACKEND_URL says otherwise (no Pulumi
 # Cloud account needed). Secrets are encrypted with a passphrase: set PULUMI_CONFIG_PASSPHRASE or
 # PULUMI_CONFIG_PASSPHRASE_FILE. Alibaba Cloud credentials come from the standard chain (environment,
-# ~/.aliyun/config.json profile, OIDC, ECS RAM role).
+# ~/.aliyun/config.json profile, OIDC, ECS RAM role); they are checked (scripts/check-credentials.ts) right after
+# the npm packages, before the Pulumi CLI, any plugin or any pulumi command.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,6 +30,10 @@ source "$ROOT/scripts/env.sh"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
+# Which credentials each provider will use, or stop here, naming where it looked and the ways to provide some.
+npm run --silent build
+node dist/scripts/check-credentials.js "$stack"
+
 bash "$ROOT/scripts/pulumi-cli.sh"
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"

@@ -3,6 +3,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as yaml from "js-yaml";
 
 const root = path.resolve(__dirname, "..", "..");
 const script = path.join(root, "dist", "scripts", "render-userdata.js");
@@ -17,24 +18,97 @@ function render(args: string[], projectDir?: string) {
     });
 }
 
-describe("npm run render:userdata -- <stack>", () => {
+/**
+ * A documented command line, run by bash from the repository root as a user would type it. npm's own settings
+ * from an enclosing `npm test` (npm_config_*, e.g. a loglevel) are left out, so the command meets npm's defaults.
+ */
+function runDocumented(command: string, extraEnv: Record<string, string> = {}) {
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+        if (value !== undefined && !/^npm_/i.test(key)) {
+            env[key] = value;
+        }
+    }
+    // The user-data stack config is all it reads; the Node 22 this test runs with comes first on PATH.
+    env.PATH = `${path.dirname(process.execPath)}:${env.PATH ?? ""}`;
+    return spawnSync("bash", ["-c", command], { cwd: root, encoding: "utf8", env: { ...env, ...extraEnv }, timeout: 120_000 });
+}
+
+function badStackDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
+    fs.writeFileSync(
+        path.join(dir, "Pulumi.bad.yaml"),
+        "config:\n  alicloud:region: cn-hangzhou\n  dify-mcp-stack:difyVersion: 1.7.0\n  dify-mcp-stack:domain: dify.example.com\n",
+    );
+    return dir;
+}
+
+/** stdout is a cloud-config document and nothing else: the first line is `#cloud-config`, and it parses. */
+function expectOnlyCloudConfig(stdout: string) {
+    expect(stdout.split("\n")[0]).toBe("#cloud-config");
+    const document = yaml.load(stdout) as Record<string, unknown>;
+    expect(document).toBeTypeOf("object");
+    expect(Object.keys(document)).toEqual(expect.arrayContaining(["write_files", "runcmd"]));
+}
+
+/** The command lines of the README's "The bootstrap, and how to see it before deploying" code block. */
+function documentedCommands(): string[] {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### The bootstrap, and how to see it before deploying"));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
+    return block.split("\n").filter((line) => line.trim() !== "");
+}
+
+describe("the documented render commands (README, \"The bootstrap, and how to see it before deploying\")", () => {
+    const commands = documentedCommands();
+
+    it("are the script and npm --silent, each redirected to a file", () => {
+        expect(commands).toHaveLength(2);
+        expect(commands[0]).toMatch(/^\.\/scripts\/render-userdata\.sh dev .*> user-data\.yaml$/);
+        expect(commands[1]).toMatch(/^npm run --silent render:userdata -- dev .*> user-data\.yaml$/);
+    });
+
+    describe.each(commands.map((command) => [command]))("%s", (command) => {
+        const prefix = command.slice(0, command.indexOf(" dev "));
+
+        it("writes only the user data: the file starts with #cloud-config and parses as YAML", () => {
+            const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "render-out-")), "user-data.yaml");
+            const result = runDocumented(command.replace("> user-data.yaml", `> ${out}`));
+            expect(result.stderr).not.toContain("#cloud-config");
+            expect(result.status).toBe(0);
+            const written = fs.readFileSync(out, "utf8");
+            expectOnlyCloudConfig(written);
+            const address = /--public-ip (\S+)/.exec(command)?.[1] ?? "EIP-ADDRESS";
+            expect(written).toContain(`DIFY_PUBLIC_URL='http://${address}'`);
+        });
+
+        it("sends errors to stderr, nothing to stdout, and exits non-zero", () => {
+            const bad = runDocumented(`${prefix} bad`, { DIFY_STACK_PROJECT_DIR: badStackDir() });
+            expect(bad.status).not.toBe(0);
+            expect(bad.stdout).toBe("");
+            expect(bad.stderr).toContain('dify-mcp-stack:difyVersion is "1.7.0"; allowed: 1.8.0 or later');
+
+            const usage = runDocumented(`${prefix} dev --public-ip`);
+            expect(usage.status).not.toBe(0);
+            expect(usage.stdout).toBe("");
+            expect(usage.stderr).toContain("--public-ip needs a value; usage: ./scripts/render-userdata.sh <stack>");
+        });
+    });
+});
+
+describe("the compiled render-userdata script", () => {
     it("prints the dev stack's user data with its settings and the given address", () => {
         const result = render(["dev", "--public-ip", "203.0.113.9"]);
         expect(result.stderr).toBe("");
         expect(result.status).toBe(0);
-        expect(result.stdout.startsWith("#cloud-config\n")).toBe(true);
+        expectOnlyCloudConfig(result.stdout);
         expect(result.stdout).toContain("DIFY_PUBLIC_URL='http://203.0.113.9'");
         expect(result.stdout).toContain("DIFY_REGISTRY_MIRRORS='https://mirrors-ssl.aliyuncs.com/'");
         expect(result.stdout).toContain("DIFY_VERSION='1.14.1'");
     });
 
     it("fails with the key and allowed values for a bad stack config", () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
-        fs.writeFileSync(
-            path.join(dir, "Pulumi.bad.yaml"),
-            "config:\n  alicloud:region: cn-hangzhou\n  dify-mcp-stack:difyVersion: 1.7.0\n  dify-mcp-stack:domain: dify.example.com\n",
-        );
-        const result = render(["bad"], dir);
+        const result = render(["bad"], badStackDir());
         expect(result.status).toBe(1);
         expect(result.stderr).toContain('dify-mcp-stack:difyVersion is "1.7.0"; allowed: 1.8.0 or later');
         expect(result.stderr).toContain("dify-mcp-stack:certEmail is not set but domain is");
