@@ -14,9 +14,9 @@ const root = path.resolve(__dirname, "..", "..");
 const script = path.join(root, "dist", "scripts", "check-credentials.js");
 const preload = path.join(__dirname, "metadata-preload.cjs");
 
-const KEY_ID = "LTAI5tEnvKeyIdAb01";
+const KEY_ID = "LTAI_TEST_ENV_KEY_01";
 const SECRET = "EnvSecretValue-do-not-print-0001";
-const PROFILE_KEY_ID = "LTAI5tProfileKeyId77";
+const PROFILE_KEY_ID = "LTAI_TEST_PROFILE_77";
 const PROFILE_SECRET = "ProfileSecret-do-not-print-0077";
 
 function tempDir(prefix: string): string {

@@ -62,7 +62,7 @@ describe("./scripts/up.sh <stack>", () => {
     });
 
     it("with credentials names them, then goes on to the CLI, the plugins and pulumi up", async () => {
-        const result = await up({ ALIBABA_CLOUD_ACCESS_KEY_ID: "LTAI5tUpTestKeyId05", ALIBABA_CLOUD_ACCESS_KEY_SECRET: "UpTestSecret-do-not-print" });
+        const result = await up({ ALIBABA_CLOUD_ACCESS_KEY_ID: "LTAI_TEST_UP_KEY_05", ALIBABA_CLOUD_ACCESS_KEY_SECRET: "UpTestSecret-do-not-print" });
         expect(result.stderr).not.toContain("no Alibaba Cloud credentials");
         expect(result.status).toBe(0);
         expect(result.stdout).toContain("check-credentials: Alibaba Cloud credentials for stack dev:");
