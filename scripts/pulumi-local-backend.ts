@@ -1,7 +1,7 @@
 // Runs the real Pulumi engine against a throwaway local state: a `file://` backend and a passphrase secrets
 // provider in a temp folder, the CLI from scripts/pulumi-cli.sh, and nothing that reaches for the network.
 // Used by the end-to-end tests; also handy for trying the program without a cloud backend.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -147,4 +147,34 @@ export function runPulumi(backend: LocalBackend, cwd: string, args: readonly str
         throw result.error;
     }
     return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Like `runPulumi`, without blocking the event loop: for tests whose local servers (in the same process) must keep
+ * answering while the engine runs. `env` adds variables to the backend's.
+ */
+export function runPulumiAsync(backend: LocalBackend, cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<PulumiRun> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(backend.cli.binary, ["--non-interactive", ...args], { cwd, env: { ...backend.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+        const stdout: Buffer[] = [];
+        const stderr: Buffer[] = [];
+        child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+        child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+        child.on("error", reject);
+        child.on("close", (code) =>
+            resolve({ status: code ?? -1, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }),
+        );
+    });
+}
+
+/**
+ * A plain-JavaScript Pulumi project in `dir` (created) whose program is `program`, using the repository's
+ * node_modules: the engine runs it without compiling TypeScript.
+ */
+export function writeJavaScriptProject(dir: string, name: string, program: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`);
+    fs.writeFileSync(path.join(dir, "package.json"), `${JSON.stringify({ name, main: "index.js" })}\n`);
+    fs.writeFileSync(path.join(dir, "index.js"), program);
+    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(dir, "node_modules"));
 }

@@ -102,6 +102,11 @@ export function checkRamOAuthAppInputs(news: RamOAuthAppRawInputs): CheckedInput
     const failures: CheckFailure[] = [];
     const fail = (property: string, reason: string) => failures.push({ property, reason });
     const known = isKnown;
+    const checkValidity = (property: string, seconds: unknown, range: { min: number; max: number }) => {
+        if (known(seconds) && !(Number.isInteger(seconds) && (seconds as number) >= range.min && (seconds as number) <= range.max)) {
+            fail(property, `${property} must be an integer number of seconds from ${range.min} to ${range.max}, got ${String(seconds)}`);
+        }
+    };
 
     const appName = news.appName;
     if (appName === undefined || appName === "") {
@@ -127,31 +132,11 @@ export function checkRamOAuthAppInputs(news: RamOAuthAppRawInputs): CheckedInput
     }
 
     const accessTokenValidity = news.accessTokenValidity ?? ACCESS_TOKEN_VALIDITY_RANGE.standard;
-    if (
-        known(accessTokenValidity) &&
-        (!Number.isInteger(accessTokenValidity) ||
-            accessTokenValidity < ACCESS_TOKEN_VALIDITY_RANGE.min ||
-            accessTokenValidity > ACCESS_TOKEN_VALIDITY_RANGE.max)
-    ) {
-        fail(
-            "accessTokenValidity",
-            `accessTokenValidity must be an integer number of seconds from ${ACCESS_TOKEN_VALIDITY_RANGE.min} to ${ACCESS_TOKEN_VALIDITY_RANGE.max}, got ${String(accessTokenValidity)}`,
-        );
-    }
+    checkValidity("accessTokenValidity", accessTokenValidity, ACCESS_TOKEN_VALIDITY_RANGE);
 
     const typeForDefaults: RamOAuthAppType = RAM_OAUTH_APP_TYPES.includes(appType) ? appType : DEFAULT_RAM_OAUTH_APP_TYPE;
     const refreshTokenValidity = news.refreshTokenValidity ?? DEFAULT_REFRESH_TOKEN_VALIDITY[typeForDefaults];
-    if (
-        known(refreshTokenValidity) &&
-        (!Number.isInteger(refreshTokenValidity) ||
-            refreshTokenValidity < REFRESH_TOKEN_VALIDITY_RANGE.min ||
-            refreshTokenValidity > REFRESH_TOKEN_VALIDITY_RANGE.max)
-    ) {
-        fail(
-            "refreshTokenValidity",
-            `refreshTokenValidity must be an integer number of seconds from ${REFRESH_TOKEN_VALIDITY_RANGE.min} to ${REFRESH_TOKEN_VALIDITY_RANGE.max}, got ${String(refreshTokenValidity)}`,
-        );
-    }
+    checkValidity("refreshTokenValidity", refreshTokenValidity, REFRESH_TOKEN_VALIDITY_RANGE);
 
     let redirectUris = news.redirectUris;
     if (redirectUris === undefined || (Array.isArray(redirectUris) && redirectUris.length === 0)) {

@@ -19,7 +19,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { connectToDify, DifyConsole } from "../../dynamic-providers/dify/session";
-import { createLocalBackend, LocalBackend, repoRoot } from "../../scripts/pulumi-local-backend";
+import { createLocalBackend, LocalBackend, repoRoot, runPulumiAsync } from "../../scripts/pulumi-local-backend";
 import { REAL_DIFY_DEFAULT_TAG, RealDify, startRealDify } from "../harness/real-dify";
 import { ProxiedCall, RecordingProxy, startRecordingProxy } from "../harness/recording-proxy";
 import { AlibabaApiServer, startAlibabaApiServer } from "../servers/alibaba-api-server";
@@ -476,20 +476,6 @@ export interface E2eStackOptions {
 /** The policy pack (an npm project of its own: `npm ci --prefix policy`). */
 export const POLICY_PACK_DIR = path.join(repoRoot, "policy");
 
-function runCli(backend: LocalBackend, cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(backend.cli.binary, ["--non-interactive", ...args], { cwd, env: { ...backend.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-        const stdout: Buffer[] = [];
-        const stderr: Buffer[] = [];
-        child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-        child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-        child.on("error", reject);
-        child.on("close", (code) =>
-            resolve({ status: code ?? -1, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }),
-        );
-    });
-}
-
 /** Fails with the CLI's own output when a step did not exit 0. */
 export function assertSucceeded(result: StepResult): StepResult {
     if (result.status !== 0) {
@@ -532,7 +518,7 @@ export async function createE2eStack(servers: E2eServers, options: E2eStackOptio
     const run = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<StepResult> => {
         const mark = markCalls(servers);
         const started = process.hrtime.bigint();
-        const result = await runCli(backend, projectDir, args, env);
+        const result = await runPulumiAsync(backend, projectDir, args, env);
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         return {
             args,

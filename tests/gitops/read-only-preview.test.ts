@@ -14,10 +14,9 @@
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLocalBackend, LocalBackend, runPulumi } from "../../scripts/pulumi-local-backend";
+import { createLocalBackend, LocalBackend, runPulumi, writeJavaScriptProject } from "../../scripts/pulumi-local-backend";
 
 const root = path.resolve(__dirname, "..", "..");
 const STACK = "ci";
@@ -161,11 +160,7 @@ beforeAll(() => {
     fs.chmodSync(readOnlyHome, 0o777);
 
     programDir = path.join(backend.dir, "program");
-    fs.mkdirSync(programDir);
-    fs.writeFileSync(path.join(programDir, "Pulumi.yaml"), "name: gitops-read-only\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
-    fs.writeFileSync(path.join(programDir, "package.json"), '{"name":"gitops-read-only","main":"index.js"}\n');
-    fs.writeFileSync(path.join(programDir, "index.js"), PROGRAM);
-    fs.symlinkSync(path.join(root, "node_modules"), path.join(programDir, "node_modules"));
+    writeJavaScriptProject(programDir, "gitops-read-only", PROGRAM);
 
     packDir = path.join(backend.dir, "policy-pack");
     fs.mkdirSync(packDir);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "fs";
 import * as path from "path";
-import { type LocalBackend, createLocalBackend, runPulumi } from "../../scripts/pulumi-local-backend";
+import { type LocalBackend, createLocalBackend, runPulumi, writeJavaScriptProject } from "../../scripts/pulumi-local-backend";
 
 const root = path.resolve(__dirname, "..", "..");
 const PACK = path.join(root, "policy");
@@ -39,11 +39,7 @@ beforeAll(() => {
     }
     backend = createLocalBackend({ passphrase: "policy-pack-engine-test" });
     programDir = path.join(backend.dir, "program");
-    fs.mkdirSync(programDir);
-    fs.writeFileSync(path.join(programDir, "Pulumi.yaml"), "name: policy-engine\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
-    fs.writeFileSync(path.join(programDir, "package.json"), '{"name":"policy-engine","main":"index.js"}\n');
-    fs.writeFileSync(path.join(programDir, "index.js"), PROGRAM);
-    fs.symlinkSync(path.join(root, "node_modules"), path.join(programDir, "node_modules"));
+    writeJavaScriptProject(programDir, "policy-engine", PROGRAM);
     const init = pulumi("stack", "init", "engine", "--secrets-provider", "passphrase");
     expect(init.status, init.stderr).toBe(0);
 }, 120_000);

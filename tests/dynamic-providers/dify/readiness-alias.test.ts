@@ -11,11 +11,10 @@
 //   new-no-alias  raw dynamic Resource, type "dify"/"Readiness", no alias.
 // The readiness probe is answered by a loopback setup-probe server in this process, so the CLI is run
 // asynchronously (a blocking spawnSync would starve the server).
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalBackend, createLocalBackend, repoRoot } from "../../../scripts/pulumi-local-backend";
+import { type LocalBackend, type PulumiRun, createLocalBackend, repoRoot, runPulumiAsync, writeJavaScriptProject } from "../../../scripts/pulumi-local-backend";
 import { type SetupProbeServer, startSetupProbeServer } from "../../servers/setup-probe-server";
 
 const COMPILED = path.join(repoRoot, "dist", "dynamic-providers", "dify", "readiness.js");
@@ -70,22 +69,8 @@ let backend: LocalBackend;
 let projectDir: string;
 let dify: SetupProbeServer;
 
-function pulumi(stack: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(backend.cli.binary, ["--non-interactive", ...args, "--stack", stack], {
-            cwd: projectDir,
-            env: backend.env,
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        const stdout: Buffer[] = [];
-        const stderr: Buffer[] = [];
-        child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-        child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-        child.on("error", reject);
-        child.on("close", (code) =>
-            resolve({ status: code ?? -1, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }),
-        );
-    });
+function pulumi(stack: string, args: string[]): Promise<PulumiRun> {
+    return runPulumiAsync(backend, projectDir, [...args, "--stack", stack]);
 }
 
 async function succeed(stack: string, args: string[]): Promise<string> {
@@ -135,11 +120,7 @@ beforeAll(async () => {
     dify = await startSetupProbeServer({ failuresBeforeReady: 0 });
     backend = createLocalBackend({ passphrase: "readiness-alias-test" });
     projectDir = path.join(backend.dir, "project");
-    fs.mkdirSync(projectDir);
-    fs.writeFileSync(path.join(projectDir, "Pulumi.yaml"), "name: readiness-alias\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
-    fs.writeFileSync(path.join(projectDir, "package.json"), '{"name":"readiness-alias","main":"index.js"}\n');
-    fs.writeFileSync(path.join(projectDir, "index.js"), PROGRAM);
-    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(projectDir, "node_modules"));
+    writeJavaScriptProject(projectDir, "readiness-alias", PROGRAM);
 }, 60_000);
 
 afterAll(async () => {
