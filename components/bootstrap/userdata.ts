@@ -1,5 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
+import { gzipSync } from "fflate";
 
 /** Everything the on-instance bootstrap needs to know. No API key or admin password belongs here. */
 export interface BootstrapSettings {
@@ -91,8 +92,8 @@ export function compactScript(script: string): string {
 }
 
 /**
- * The indentation of the files' contents: three spaces, the least YAML allows under `  content: |` (one more than
- * the list item's keys). Every line of the script carries it, so each space costs about 400 bytes of the 16 KB.
+ * The indentation of the settings file's lines: three spaces, the least YAML allows under `  content: |` (one more
+ * than the list item's keys).
  */
 const BLOCK_INDENT = "   ";
 
@@ -105,8 +106,19 @@ function yamlBlock(text: string, indent: string): string {
 }
 
 /**
- * Renders the cloud-init user data: a `#cloud-config` document that writes the settings file (0600) and the
- * bootstrap script (0700), then runs the script once per instance.
+ * The script for cloud-init's `encoding: gz+b64`: gzip, then base64. fflate, a pure-JS deflate, rather than Node's
+ * zlib, whose output changes with the Node build (Chromium's zlib fork, zlib-ng) and the OS byte of the header: the
+ * same script must give the same user data on every machine, or a teammate's preview would plan a new instance.
+ * No name and mtime 0 in the header, so the bytes depend on the script alone.
+ */
+export function gzipBase64(text: string): string {
+    return Buffer.from(gzipSync(Buffer.from(text, "utf8"), { level: 9, mtime: 0 })).toString("base64");
+}
+
+/**
+ * Renders the cloud-init user data: a `#cloud-config` document that writes the settings file (0600, plain text, so
+ * `render:userdata` shows what the instance gets) and the bootstrap script (0700, gzip+base64), then runs the
+ * script once per instance.
  */
 export function renderUserData(settings: BootstrapSettings, script: string = readBootstrapScript()): string {
     const config = renderBootstrapConfig(settings);
@@ -122,8 +134,9 @@ export function renderUserData(settings: BootstrapSettings, script: string = rea
         `- path: ${BOOTSTRAP_SCRIPT_PATH}`,
         "  owner: root:root",
         "  permissions: '0700'",
-        "  content: |",
-        yamlBlock(compactScript(script).trimEnd(), BLOCK_INDENT),
+        // Compressed: the script is most of the user data, and gzip leaves room under the 16 KB cap.
+        "  encoding: gz+b64",
+        `  content: ${gzipBase64(compactScript(script).trimEnd() + "\n")}`,
         "runcmd:",
         `- [bash, ${BOOTSTRAP_SCRIPT_PATH}]`,
         "",

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
 import * as yaml from "js-yaml";
 import { runTool } from "./tooling";
 import {
@@ -33,7 +34,7 @@ const DIFY_DEFAULT_SECRETS = [
 ];
 
 interface CloudConfig {
-    write_files: Array<{ path: string; permissions: string; content: string }>;
+    write_files: Array<{ path: string; permissions: string; content: string; encoding?: string }>;
     runcmd: string[][];
 }
 
@@ -41,12 +42,32 @@ let dir: string;
 let userData: string;
 let cloudConfig: CloudConfig;
 
-function fileContent(filePath: string): string {
-    const file = cloudConfig.write_files.find((f) => f.path === filePath);
+/** What cloud-init writes to filePath: the content, decoded when the entry says gz+b64. */
+function fileContent(filePath: string, config: CloudConfig = cloudConfig): string {
+    const file = config.write_files.find((f) => f.path === filePath);
     if (!file) {
         throw new Error(`user data writes no ${filePath}`);
     }
+    if (file.encoding === "gz+b64") {
+        return zlib.gunzipSync(Buffer.from(file.content, "base64")).toString("utf8");
+    }
+    expect(file.encoding).toBeUndefined();
     return file.content;
+}
+
+/**
+ * Runs cloud-init's own write_files module (Debian's cloud-init, /usr/bin/python3) on the user data's entries,
+ * each path moved under `root`: the files an instance would get, decoded by cloud-init itself.
+ */
+function writeFilesWithCloudInit(userDataFile: string, root: string) {
+    const program = [
+        "import os, sys, yaml",
+        "from cloudinit.config.cc_write_files import write_files",
+        "files = yaml.safe_load(open(sys.argv[1]))['write_files']",
+        "for f in files: f['path'] = sys.argv[2] + f['path']; f.pop('owner', None)",
+        "write_files('write_files', files, None)",
+    ].join("\n");
+    return runTool("/usr/bin/python3", ["-c", program, userDataFile, root]);
 }
 
 beforeAll(() => {
@@ -70,6 +91,26 @@ describe("rendered user data", () => {
         expect(result.stderr).toBe("");
         expect(result.stdout).toContain("Valid cloud-config");
         expect(result.status).toBe(0);
+    });
+
+    it("is written by cloud-init's own write_files as the compacted script (0700) and the settings (0600)", () => {
+        const root = fs.mkdtempSync(path.join(dir, "instance-"));
+        const result = writeFilesWithCloudInit(path.join(dir, "user-data.yaml"), root);
+        expect(result.stderr).toBe("");
+        expect(result.status).toBe(0);
+        const script = path.join(root, BOOTSTRAP_SCRIPT_PATH);
+        expect(fs.readFileSync(script, "utf8")).toBe(compactScript(readBootstrapScript()).trimEnd() + "\n");
+        expect(fs.statSync(script).mode & 0o777).toBe(0o700);
+        const config = path.join(root, BOOTSTRAP_CONFIG_PATH);
+        expect(fs.readFileSync(config, "utf8")).toContain("DIFY_VERSION='1.14.1'\n");
+        expect(fs.statSync(config).mode & 0o777).toBe(0o600);
+    });
+
+    it("renders the same bytes every time (the compressed script must not move the instance)", () => {
+        expect(renderUserData(settings)).toBe(userData);
+        // No file name and mtime 0 in the gzip header, and the Unix OS byte, whatever machine renders it.
+        const gz = Buffer.from(cloudConfig.write_files.find((f) => f.path === BOOTSTRAP_SCRIPT_PATH)!.content, "base64");
+        expect([...gz.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
     });
 
     it("has a shell script that passes shellcheck -S warning and bash -n", () => {
