@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../scripts/project-root";
 import { AlibabaSdkPython, ensureAlibabaSdkPython, runAlibabaSdkPython } from "../harness/alibaba-sdk-python";
 import { AlibabaApiServer, startAlibabaApiServer } from "./alibaba-api-server";
+import { bashRunner } from "./cloud-assistant-runner";
 
 const ACCESS_KEY_ID = "test-ak-official-sdk";
 const ACCESS_KEY_SECRET = "official-sdk-test-secret-0123456789";
@@ -40,6 +41,26 @@ interface CreatePhase {
     secretIdsAfter: string[];
     mcpServer: { id: string; mcpUrl: string; name: string; description: string; oauthClientId: string; selectors: string[] };
     listedServerIds: string[];
+}
+
+interface CloudAssistantPhase {
+    agent: { instanceId: string; cloudAssistantStatus: string; cloudAssistantVersion: string; lastHeartbeatTime: string; osType: string; totalCount: number };
+    started: { invokeId: string; commandId: string };
+    polls: number;
+    result: {
+        invocationStatus: string;
+        invokeRecordStatus: string;
+        exitCode: number;
+        output: string;
+        errorCode: string;
+        dropped: number;
+        instanceId: string;
+        invokeId: string;
+        commandId: string;
+    };
+    decodedOutput: string;
+    totalCount: number;
+    plainTextOutput: string;
 }
 
 describe("the official Python SDKs against the fake server", () => {
@@ -128,5 +149,67 @@ describe("the official Python SDKs against the fake server", () => {
         expect(server.countSince(deleteMark)).toMatchObject({ errors: 0, byAction: { DeleteApiMcpServer: 1, DeleteApplication: 1 } });
         expect(server.application(result.appId)).toBeUndefined();
         expect(server.mcpServer(result.mcpServer.id)).toBeUndefined();
+    }, 660_000);
+    it("Cloud Assistant (alibabacloud-ecs20140526): RunCommand, DescribeInvocationResults until done, DescribeCloudAssistantStatus", async () => {
+        const sdk = await ensureAlibabaSdkPython();
+        let ran = "";
+        const bash = bashRunner();
+        server.addInstance("i-sdk-check", {
+            run: async (script, signal) => {
+                ran = script;
+                // Slow enough that the SDK sees Running at least once.
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                return bash(script, signal);
+            },
+        });
+        // What a query encoder could get wrong, plus stderr and a non-zero exit.
+        const script = 'echo "1+1=2 & a=b 100% ümlaut ✓"\necho "on stderr" >&2\nexit 4\n';
+        const mark = server.mark();
+        const result = await runSdk<CloudAssistantPhase>(sdk, {
+            phase: "cloud-assistant",
+            regionId: "cn-hangzhou",
+            instanceId: "i-sdk-check",
+            script,
+            timeout: 30,
+            name: "sdk check",
+        });
+        const calls = server.calls.slice(mark);
+        expect(calls.map((call) => `${call.action} ${call.status}`)).toEqual([
+            "DescribeCloudAssistantStatus 200",
+            "RunCommand 200",
+            ...Array<string>(result.polls).fill("DescribeInvocationResults 200"),
+            "DescribeInvocationResults 200",
+        ]);
+        expect(result.polls).toBeGreaterThan(1);
+        // The SDK sends the names our client sends (tests/dynamic-providers/alibaba/cloud-assistant-api.test.ts).
+        expect(calls[1].parameters).toEqual(["CommandContent", "ContentEncoding", "InstanceId.1", "KeepCommand", "Name", "RegionId", "Timeout", "Type"]);
+        expect(calls[0].parameters).toEqual(["InstanceId.1", "RegionId"]);
+        expect(calls[2].parameters).toEqual(["InstanceId", "InvokeId", "RegionId"]);
+        expect(calls[calls.length - 1].parameters).toEqual(["ContentEncoding", "InstanceId", "InvokeId", "RegionId"]);
+
+        // What the SDK's response models parsed.
+        expect(result.agent).toMatchObject({ instanceId: "i-sdk-check", cloudAssistantStatus: "true", osType: "Linux", totalCount: 1 });
+        expect(result.agent.cloudAssistantVersion).not.toBe("");
+        expect(result.agent.lastHeartbeatTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+        expect(result.started.invokeId).toMatch(/^t-/);
+        expect(result.started.commandId).toMatch(/^c-/);
+        expect(result.result).toMatchObject({
+            invocationStatus: "Failed",
+            invokeRecordStatus: "Failed",
+            exitCode: 4,
+            errorCode: "ExitCodeNonzero",
+            dropped: 0,
+            instanceId: "i-sdk-check",
+            invokeId: result.started.invokeId,
+            commandId: result.started.commandId,
+        });
+        expect(result.totalCount).toBe(1);
+        // The script round-trips (Base64 in, decoded by the server), and so does the output: Base64 by default,
+        // as is with PlainText.
+        expect(ran).toBe(script);
+        expect(server.invocation(result.started.invokeId)).toMatchObject({ Script: script, Name: "sdk check", Timeout: 30, KeepCommand: false });
+        const expectedOutput = "1+1=2 & a=b 100% ümlaut ✓\non stderr\n";
+        expect(result.decodedOutput).toBe(expectedOutput);
+        expect(result.plainTextOutput).toBe(expectedOutput);
     }, 660_000);
 });

@@ -5,6 +5,7 @@ import OpenApi, { $OpenApiUtil, OpenApiUtil } from "@alicloud/openapi-core";
 import * as $dara from "@darabonba/typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlibabaApiServer, startAlibabaApiServer } from "./alibaba-api-server";
+import { bashRunner } from "./cloud-assistant-runner";
 
 const ACCESS_KEY_ID = "test-ak-server-test";
 const ACCESS_KEY_SECRET = "server-test-secret-0123456789abcdef";
@@ -296,4 +297,121 @@ describe("what the MCP server stand-in needs from it (mcpBaseUrl, oauthClient, m
         };
         expect(created.body.urls.mcp).toBe(`https://${new URL(server.url).host}/accounts/${server.accountId}/custom/host-check/id/${created.body.id}/mcp`);
     });
+});
+
+describe("Cloud Assistant (Ecs 2014-05-26, RPC)", () => {
+    const ecs = (action: string, query: Record<string, string>, client = officialClient()) =>
+        client.callApi(
+            new $OpenApiUtil.Params({ action, version: "2014-05-26", protocol: "HTTP", pathname: "/", method: "POST", authType: "AK", style: "RPC", reqBodyType: "formData", bodyType: "json" }),
+            new $OpenApiUtil.OpenApiRequest({ query: OpenApiUtil.query(query) }),
+            new $dara.RuntimeOptions({}),
+        ) as Promise<{ statusCode: number; body: Record<string, unknown> }>;
+    const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
+    const runCommand = (query: Record<string, string>) =>
+        ecs("RunCommand", { RegionId: "cn-hangzhou", Type: "RunShellScript", CommandContent: b64("echo hi"), ContentEncoding: "Base64", "InstanceId.1": "i-validate", ...query });
+    const withoutKey = (query: Record<string, string>, key: string) => Object.fromEntries(Object.entries(query).filter(([name]) => name !== key));
+
+    it("validates RunCommand's parameters as the SDK documents them", async () => {
+        server.addInstance("i-validate", {});
+        await expect(ecs("RunCommand", withoutKey({ RegionId: "x", Type: "RunShellScript", CommandContent: "echo", "InstanceId.1": "i-validate" }, "RegionId"))).rejects.toMatchObject({
+            code: "MissingParameter",
+            statusCode: 400,
+        });
+        await expect(ecs("RunCommand", { RegionId: "cn-hangzhou", Type: "RunShellScript", "InstanceId.1": "i-validate" })).rejects.toMatchObject({ code: "MissingParameter" });
+        await expect(runCommand({ Type: "Shell" })).rejects.toMatchObject({ code: "InvalidCmdType.NotFound", statusCode: 403 });
+        // A valid type that does not suit the (Linux) instance.
+        await expect(runCommand({ Type: "RunBatScript" })).rejects.toMatchObject({ code: "InvalidInstance.NotMatch", statusCode: 403 });
+        await expect(runCommand({ Timeout: "9" })).rejects.toMatchObject({ code: "InvalidParameter.Timeout", statusCode: 400 });
+        await expect(runCommand({ Timeout: "86401" })).rejects.toMatchObject({ code: "InvalidParameter.Timeout" });
+        await expect(runCommand({ CommandContent: "echo hi" })).rejects.toMatchObject({ code: "InvalidParameter.CommandContent" });
+        await expect(runCommand({ CommandContent: b64("#".repeat(18433)) })).rejects.toMatchObject({ code: "CmdContent.ExceedLimit", statusCode: 403 });
+        await expect(runCommand({ Name: "n".repeat(129) })).rejects.toMatchObject({ code: "CmdName.ExceedLimit", statusCode: 403 });
+        await expect(runCommand({ KeepCommand: "maybe" })).rejects.toMatchObject({ code: "InvalidParameter.KeepCommand" });
+        await expect(runCommand({ "InstanceId.1": "i-nowhere" })).rejects.toMatchObject({ code: "InvalidInstance.NotFound", statusCode: 404 });
+        // Names the SDK's request model does not define (a misspelling, a list sent unflattened) are refused.
+        await expect(runCommand({ TimeOut: "30" })).rejects.toMatchObject({ code: "InvalidParameter", statusCode: 400 });
+        await expect(ecs("RunCommand", { RegionId: "cn-hangzhou", Type: "RunShellScript", CommandContent: "echo", InstanceId: "i-validate" })).rejects.toMatchObject({
+            code: "InvalidParameter",
+        });
+        expect(server.invocationsOf("i-validate")).toEqual([]);
+
+        // Accepted: PlainText (the default), "base64" in any case, and an unknown encoding read as PlainText.
+        const plain = await ecs("RunCommand", { RegionId: "cn-hangzhou", Type: "RunShellScript", CommandContent: "echo 'a+b' & wait", "InstanceId.1": "i-validate" });
+        const lower = await runCommand({ ContentEncoding: "base64", KeepCommand: "False" });
+        const other = await runCommand({ ContentEncoding: "Hex", CommandContent: "echo hex" });
+        const stored = (answer: { body: Record<string, unknown> }) => server.invocation(String(answer.body.InvokeId));
+        expect(stored(plain)).toMatchObject({ Script: "echo 'a+b' & wait", Timeout: 60, KeepCommand: false, Name: "" });
+        expect(stored(lower)).toMatchObject({ Script: "echo hi", KeepCommand: false });
+        expect(stored(other)).toMatchObject({ Script: "echo hex" });
+        expect(Object.keys(plain.body).sort()).toEqual(["CommandId", "InvokeId", "RequestId"]);
+        await server.runsSettled();
+    });
+
+    it("DescribeInvocationResults answers Output in Base64 by default, PlainText on request, in the SDK's nesting", async () => {
+        server.addInstance("i-encoding", { run: async () => ({ output: "héllo+world\n", exitCode: 0 }) });
+        const started = await runCommand({ "InstanceId.1": "i-encoding" });
+        await server.runsSettled();
+        const query = { RegionId: "cn-hangzhou", InvokeId: String(started.body.InvokeId), InstanceId: "i-encoding" };
+        type Answer = { Invocation: { TotalCount: number; InvocationResults: { InvocationResult: Record<string, unknown>[] } } };
+        const base64 = (await ecs("DescribeInvocationResults", query)).body as unknown as Answer;
+        expect(base64.Invocation.TotalCount).toBe(1);
+        expect(base64.Invocation.InvocationResults.InvocationResult[0]).toMatchObject({
+            InvokeId: started.body.InvokeId,
+            CommandId: started.body.CommandId,
+            InstanceId: "i-encoding",
+            InvocationStatus: "Success",
+            InvokeRecordStatus: "Finished",
+            ExitCode: 0,
+            Output: b64("héllo+world\n"),
+            Dropped: 0,
+            ErrorCode: "",
+        });
+        const plain = (await ecs("DescribeInvocationResults", { ...query, ContentEncoding: "PlainText" })).body as unknown as Answer;
+        expect(plain.Invocation.InvocationResults.InvocationResult[0].Output).toBe("héllo+world\n");
+        await expect(ecs("DescribeInvocationResults", withoutKey(query, "RegionId"))).rejects.toMatchObject({ code: "MissingParameter" });
+        // Another region knows nothing of the run.
+        const elsewhere = (await ecs("DescribeInvocationResults", { ...query, RegionId: "cn-beijing" })).body as unknown as Answer;
+        expect(elsewhere.Invocation.InvocationResults.InvocationResult).toEqual([]);
+    });
+
+    it("DescribeCloudAssistantStatus answers CloudAssistantStatus as a string, and knows a never-seen agent", async () => {
+        server.addInstance("i-status-on", {});
+        server.addInstance("i-status-off", { agentOnline: false });
+        const answer = (await ecs("DescribeCloudAssistantStatus", { RegionId: "cn-hangzhou", "InstanceId.1": "i-status-on", "InstanceId.2": "i-status-off", "InstanceId.3": "i-unknown" }))
+            .body as { TotalCount: number; InstanceCloudAssistantStatusSet: { InstanceCloudAssistantStatus: Record<string, unknown>[] } };
+        expect(answer.TotalCount).toBe(2);
+        const [on, off] = answer.InstanceCloudAssistantStatusSet.InstanceCloudAssistantStatus;
+        expect(on).toMatchObject({ InstanceId: "i-status-on", CloudAssistantStatus: "true", OSType: "Linux" });
+        expect(on.CloudAssistantVersion).not.toBe("");
+        expect(off).toMatchObject({ InstanceId: "i-status-off", CloudAssistantStatus: "false", CloudAssistantVersion: "" });
+        expect(off).not.toHaveProperty("LastHeartbeatTime");
+    });
+
+    it("checks signatures and nonces, and injects faults, for Ecs as for the other products", async () => {
+        server.addInstance("i-faults", {});
+        await expect(ecs("DescribeCloudAssistantStatus", { RegionId: "cn-hangzhou" }, officialClient("not-the-secret"))).rejects.toMatchObject({ code: "SignatureDoesNotMatch" });
+        const request = await captureSignedRequest((client) =>
+            ecs("RunCommand", { RegionId: "cn-hangzhou", Type: "RunShellScript", CommandContent: b64("echo 1"), ContentEncoding: "Base64", "InstanceId.1": "i-faults" }, client),
+        );
+        const tampered = await replay({ ...request, path: request.path.replace(encodeURIComponent(b64("echo 1")), encodeURIComponent(b64("echo 2"))) });
+        expect(tampered.body).toMatchObject({ Code: "SignatureDoesNotMatch" });
+        expect((await replay(request)).status).toBe(200);
+        expect((await replay(request)).body).toMatchObject({ Code: "SignatureNonceUsed" });
+        expect(server.invocationsOf("i-faults").map((run) => run.Script)).toEqual(["echo 1"]);
+
+        // A lost answer: the command ran, the caller got a 500.
+        server.injectFault({ kind: "server-error", count: 1, actions: ["RunCommand"], afterCommit: true, status: 500 });
+        await expect(runCommand({ "InstanceId.1": "i-faults" })).rejects.toMatchObject({ code: "InternalError", statusCode: 500 });
+        expect(server.invocationsOf("i-faults")).toHaveLength(2);
+        await server.runsSettled();
+    });
+
+    it("a run that outlives its Timeout is killed and reported as Timeout / ExecutionTimeout, with the output so far", async () => {
+        server.addInstance("i-timeout", { run: bashRunner() });
+        const started = await runCommand({ "InstanceId.1": "i-timeout", Timeout: "10", CommandContent: b64("echo started; sleep 60; echo never") });
+        const begun = Date.now();
+        await server.runsSettled();
+        expect(Date.now() - begun).toBeGreaterThan(9_000);
+        expect(server.invocation(String(started.body.InvokeId))).toMatchObject({ InvocationStatus: "Timeout", ErrorCode: "ExecutionTimeout", Output: "started\n" });
+    }, 30_000);
 });

@@ -1,7 +1,12 @@
-// A local stand-in for the two Alibaba Cloud APIs the providers call, listening on 127.0.0.1 only:
+// A local stand-in for the Alibaba Cloud APIs the providers call, listening on 127.0.0.1 only:
 //   * Ims 2019-08-15 (RPC): CreateApplication, GetApplication, UpdateApplication, DeleteApplication,
 //     ListApplications, CreateAppSecret, GetAppSecret, DeleteAppSecret, ListAppSecretIds, ListPredefinedScopes.
 //   * OpenAPIExplorer 2024-11-30 (ROA, JSON): POST/GET/PATCH/DELETE /apimcpserver, GET /apimcpservers.
+//   * Ecs 2014-05-26 (RPC), Cloud Assistant only: RunCommand, DescribeInvocationResults,
+//     DescribeCloudAssistantStatus, on instances the tests register (`addInstance`) whose "agent" runs each
+//     script with a function of theirs (e.g. `bashRunner` of cloud-assistant-runner.ts). Ecs requests may only
+//     carry the parameters the SDK's request models (alibabacloud-ecs20140526 7.11.8) define: stricter than the
+//     real API, so that a misspelt name fails a test instead of being ignored.
 // Like the real gateway it verifies the ACS3-HMAC-SHA256 signature of every request (canonical request as
 // built by @alicloud/openapi-core's OpenApiUtil.getAuthorization), rejects replayed nonces and stale dates,
 // validates parameters and ranges, keeps state and answers with Alibaba's response and error shapes
@@ -15,7 +20,7 @@ import * as crypto from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
 
-export type ApiProduct = "Ims" | "OpenAPIExplorer";
+export type ApiProduct = "Ims" | "OpenAPIExplorer" | "Ecs";
 
 export interface AlibabaApiServerOptions {
     /** The only access key pair the server accepts. */
@@ -130,6 +135,51 @@ export interface StoredMcpServer {
     host: string;
 }
 
+/** What a registered instance's Cloud Assistant agent does with a script: run it, answer its output and exit
+ *  code. `signal` (always passed by the server) aborts when the run times out (Timeout) or the server closes. A rejection is an execution
+ *  exception (InvocationStatus Error). */
+export type CommandRunner = (script: string, signal?: AbortSignal) => Promise<{ output: string; exitCode: number }>;
+
+export interface CloudAssistantInstanceOptions {
+    /** Whether the agent is online (heartbeating); default true. RunCommand on an offline agent answers 403
+     *  InvalidInstance.NotMatch. */
+    agentOnline?: boolean;
+    /** Runs each script; default: output "", exit code 0. */
+    run?: CommandRunner;
+}
+
+/** A RunCommand's run on its instance as stored. */
+export interface StoredInvocation {
+    InvokeId: string;
+    CommandId: string;
+    InstanceId: string;
+    RegionId: string;
+    Name: string;
+    /** The script, decoded. */
+    Script: string;
+    Timeout: number;
+    KeepCommand: boolean;
+    InvocationStatus: "Running" | "Success" | "Failed" | "Error" | "Timeout";
+    ExitCode?: number;
+    /** The whole output (the API answers at most 24 KB of it). */
+    Output: string;
+    ErrorCode: string;
+    ErrorInfo: string;
+    StartTime: string;
+    FinishedTime?: string;
+}
+
+interface StoredInstance {
+    id: string;
+    agentOnline: boolean;
+    /** Agent version and last heartbeat: absent until the agent first comes online. */
+    version?: string;
+    lastHeartbeat?: string;
+    lastInvoked?: string;
+    invocationCount: number;
+    run: CommandRunner;
+}
+
 class ApiFailure extends Error {
     constructor(
         readonly status: number,
@@ -142,6 +192,38 @@ class ApiFailure extends Error {
 
 const IMS_VERSION = "2019-08-15";
 const MCP_VERSION = "2024-11-30";
+const ECS_VERSION = "2014-05-26";
+/** Agent version reported by fake instances (a made-up but plausible Linux agent version). */
+const AGENT_VERSION = "2.2.3.857";
+/** RunCommand: the Base64-encoded CommandContent is at most 24 KB; DescribeInvocationResults: Output is cut at 24 KB. */
+const COMMAND_CONTENT_MAX = 24 * 1024;
+const OUTPUT_MAX = 24 * 1024;
+
+/** Every parameter of the three actions' request models (SDK 7.11.8, `*_with_options`), by action. List
+ *  parameters (InstanceId of RunCommand and DescribeCloudAssistantStatus, Tag, ResourceTag) arrive as `Name.N`
+ *  or `Name.N.Key`. */
+const ECS_PARAMETERS: Record<string, { names: string[]; lists: string[] }> = {
+    RunCommand: {
+        names: [
+            "ClientToken", "CommandContent", "ContainerId", "ContainerName", "ContentEncoding", "Description", "EnableParameter", "Frequency",
+            "KeepCommand", "Launcher", "Name", "OssOutputDelivery", "OwnerAccount", "OwnerId", "Parameters", "RegionId", "RepeatMode",
+            "ResourceGroupId", "ResourceOwnerAccount", "ResourceOwnerId", "TerminationMode", "Timed", "Timeout", "Type", "Username",
+            "WindowsPasswordName", "WorkingDir",
+        ],
+        lists: ["InstanceId", "ResourceTag", "Tag"],
+    },
+    DescribeInvocationResults: {
+        names: [
+            "CommandId", "ContentEncoding", "IncludeHistory", "InstanceId", "InvokeId", "InvokeRecordStatus", "MaxResults", "NextToken",
+            "OwnerAccount", "OwnerId", "PageNumber", "PageSize", "RegionId", "ResourceGroupId", "ResourceOwnerAccount", "ResourceOwnerId",
+        ],
+        lists: ["Tag"],
+    },
+    DescribeCloudAssistantStatus: {
+        names: ["MaxResults", "NextToken", "OSType", "OwnerAccount", "OwnerId", "PageNumber", "PageSize", "RegionId", "ResourceOwnerAccount", "ResourceOwnerId"],
+        lists: ["InstanceId"],
+    },
+};
 const RECOMMEND = "https://api.aliyun.com/troubleshoot";
 
 const IMS_ACTIONS = [
@@ -224,7 +306,7 @@ function headerValue(req: http.IncomingMessage, name: string): string | undefine
 }
 
 function isRead(action: string): boolean {
-    return action.startsWith("Get") || action.startsWith("List");
+    return action.startsWith("Get") || action.startsWith("List") || action.startsWith("Describe");
 }
 
 function splitList(value: string | undefined): string[] {
@@ -242,12 +324,18 @@ export class AlibabaApiServer {
     private readonly secrets = new Map<string, StoredAppSecret>();
     private readonly servers = new Map<string, StoredMcpServer>();
     private readonly clientTokens = new Map<string, { action: string; body: Record<string, unknown> }>();
+    private readonly instances = new Map<string, StoredInstance>();
+    private readonly invocations = new Map<string, StoredInvocation>();
+    /** Aborts the runs still going (timeouts, close). */
+    private readonly runsInFlight = new Map<string, AbortController>();
     private baseUrl = "";
 
     private constructor(options: AlibabaApiServerOptions) {
         this.options = { accountId: "1234567890123456", maxClockSkewSeconds: 900, mcpBaseUrl: "", ...options };
         this.accountId = this.options.accountId;
-        this.server = http.createServer((req, res) => {
+        // RunCommand's CommandContent (up to 24 KB of Base64) travels in the URL: more than Node's default 16 KB
+        // header limit allows.
+        this.server = http.createServer({ maxHeaderSize: 256 * 1024 }, (req, res) => {
             const chunks: Buffer[] = [];
             req.on("data", (chunk: Buffer) => chunks.push(chunk));
             req.on("end", () => this.handle(req, Buffer.concat(chunks), res));
@@ -268,6 +356,9 @@ export class AlibabaApiServer {
     }
 
     close(): Promise<void> {
+        for (const controller of this.runsInFlight.values()) {
+            controller.abort(new Error("the fake Alibaba API server closed"));
+        }
         return new Promise((resolve) => {
             this.server.closeAllConnections();
             this.server.close(() => resolve());
@@ -314,6 +405,53 @@ export class AlibabaApiServer {
     }
 
     // ----- state, for assertions and out-of-band changes ---------------------------------------------------
+
+    /** Registers an ECS instance for Cloud Assistant (in any region). Replaces an instance of the same id. */
+    addInstance(instanceId: string, options: CloudAssistantInstanceOptions = {}): void {
+        const online = options.agentOnline ?? true;
+        const now = isoNow();
+        this.instances.set(instanceId, {
+            id: instanceId,
+            agentOnline: online,
+            version: online ? AGENT_VERSION : undefined,
+            lastHeartbeat: online ? now : undefined,
+            invocationCount: 0,
+            run: options.run ?? (async () => ({ output: "", exitCode: 0 })),
+        });
+    }
+
+    /** Forgets an instance (as if released): RunCommand then answers InvalidInstance.NotFound. Its runs stay. */
+    removeInstance(instanceId: string): void {
+        this.instances.delete(instanceId);
+    }
+
+    /** The agent comes online (reports its version, heartbeats) or goes offline (its last heartbeat stays). */
+    setAgentOnline(instanceId: string, online: boolean): void {
+        const instance = this.instances.get(instanceId);
+        if (!instance) throw new Error(`no instance ${instanceId}`);
+        if (online) {
+            instance.version ??= AGENT_VERSION;
+            instance.lastHeartbeat = isoNow();
+        }
+        instance.agentOnline = online;
+    }
+
+    /** A RunCommand's run as stored (its decoded script, status, whole output). */
+    invocation(invokeId: string, instanceId?: string): StoredInvocation | undefined {
+        const invocation = [...this.invocations.values()].find((item) => item.InvokeId === invokeId && (instanceId === undefined || item.InstanceId === instanceId));
+        return invocation && { ...invocation };
+    }
+
+    invocationsOf(instanceId: string): StoredInvocation[] {
+        return [...this.invocations.values()].filter((invocation) => invocation.InstanceId === instanceId).map((invocation) => ({ ...invocation }));
+    }
+
+    /** Resolves when no run is in flight any more. */
+    async runsSettled(): Promise<void> {
+        while (this.runsInFlight.size > 0) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+    }
 
     application(appId: string): StoredApplication | undefined {
         const app = this.apps.get(appId);
@@ -399,7 +537,8 @@ export class AlibabaApiServer {
         const method = (req.method ?? "GET").toUpperCase();
         const version = headerValue(req, "x-acs-version");
         const action = headerValue(req, "x-acs-action") ?? "";
-        const product: ApiProduct | "unknown" = version === IMS_VERSION ? "Ims" : version === MCP_VERSION ? "OpenAPIExplorer" : "unknown";
+        const product: ApiProduct | "unknown" =
+            version === IMS_VERSION ? "Ims" : version === MCP_VERSION ? "OpenAPIExplorer" : version === ECS_VERSION ? "Ecs" : "unknown";
         // RPC requests go to "/", ROA ones to a resource path: that decides the error body's casing.
         const style = path === "/" ? "RPC" : "ROA";
         const call: RecordedCall = { product, action: action || `${method} ${path}`, kind: isRead(action) ? "read" : "write", method, path, status: 200, requestId };
@@ -433,7 +572,7 @@ export class AlibabaApiServer {
             }
             const query = Object.fromEntries(parseRawQuery(rawQuery));
             let result: Record<string, unknown>;
-            if (product === "Ims" && style === "RPC") {
+            if ((product === "Ims" || product === "Ecs") && style === "RPC") {
                 if (method !== "POST" && method !== "GET") {
                     throw new ApiFailure(400, "UnsupportedHTTPMethod", `This http method ${method} is not supported.`);
                 }
@@ -443,7 +582,7 @@ export class AlibabaApiServer {
                     Object.assign(query, Object.fromEntries(parseRawQuery(body.toString("utf8"))));
                 }
                 call.parameters = Object.keys(query).sort();
-                result = this.handleIms(action, query);
+                result = product === "Ims" ? this.handleIms(action, query) : this.handleEcs(action, query);
             } else if (product === "OpenAPIExplorer" && style === "ROA") {
                 const routed = MCP_ROUTES[`${method} ${path}`];
                 if (!routed || routed !== action) {
@@ -560,6 +699,288 @@ export class AlibabaApiServer {
             throw new ApiFailure(400, "SignatureNonceUsed", "Specified signature nonce was used already.");
         }
         this.nonces.add(nonce);
+    }
+
+    // ----- Ecs: Cloud Assistant ----------------------------------------------------------------------------
+
+    private handleEcs(action: string, query: Record<string, string>): Record<string, unknown> {
+        const model = ECS_PARAMETERS[action];
+        if (!model) {
+            throw new ApiFailure(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+        }
+        for (const name of Object.keys(query)) {
+            const listItem = /^([A-Za-z]+)\.\d+(?:\.[A-Za-z]+)?$/.exec(name);
+            if (!model.names.includes(name) && !(listItem && model.lists.includes(listItem[1]))) {
+                // Stricter than the real API: a name the SDK's request model does not define is refused.
+                throw new ApiFailure(400, "InvalidParameter", `${name} is not a parameter of ${action} (ECS ${ECS_VERSION}).`); // invented code
+            }
+        }
+        const required = (name: string): string => {
+            const value = query[name];
+            if (value === undefined || value === "") {
+                throw new ApiFailure(400, "MissingParameter", `The input parameter "${name}" that is mandatory for processing this request is not supplied.`);
+            }
+            return value;
+        };
+        const integer = (name: string, min: number, max: number): number | undefined => {
+            const raw = query[name];
+            if (raw === undefined) return undefined;
+            const value = Number(raw);
+            if (raw.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
+                throw new ApiFailure(400, `InvalidParameter.${name}`, `The parameter ${name} is invalid: it must be an integer from ${min} to ${max}.`); // invented code
+            }
+            return value;
+        };
+        // Case-insensitive: openapi-core sends true/false, the Python SDKs True/False.
+        const boolean = (name: string): boolean | undefined => {
+            const raw = query[name]?.toLowerCase();
+            if (raw === undefined) return undefined;
+            if (raw !== "true" && raw !== "false") {
+                throw new ApiFailure(400, `InvalidParameter.${name}`, `The parameter ${name} must be true or false.`); // invented code
+            }
+            return raw === "true";
+        };
+        // A list parameter as the SDKs flatten it: Name.1, Name.2, … (in index order).
+        const list = (name: string): string[] =>
+            Object.keys(query)
+                .map((key) => new RegExp(`^${name}\\.(\\d+)$`).exec(key))
+                .filter((match): match is RegExpExecArray => match !== null)
+                .sort((a, b) => Number(a[1]) - Number(b[1]))
+                .map((match) => query[match[0]]);
+        const regionId = required("RegionId");
+
+        switch (action) {
+            case "RunCommand": {
+                const type = required("Type");
+                if (type !== "RunShellScript" && type !== "RunBatScript" && type !== "RunPowerShellScript") {
+                    throw new ApiFailure(403, "InvalidCmdType.NotFound", "The specified command type does not exist.");
+                }
+                const content = required("CommandContent");
+                // Case-insensitive; an invalid value is treated as PlainText (as the SDK documents).
+                const base64 = query.ContentEncoding?.toLowerCase() === "base64";
+                if (base64 && (content.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(content))) {
+                    throw new ApiFailure(400, "InvalidParameter.CommandContent", "CommandContent is not valid Base64 while ContentEncoding is Base64."); // invented code
+                }
+                const encodedLength = base64 ? content.length : Buffer.from(content, "utf8").toString("base64").length;
+                if (encodedLength > COMMAND_CONTENT_MAX) {
+                    // Documented for InvokeCommand/CreateCommand; the RunCommand table does not list it.
+                    throw new ApiFailure(403, "CmdContent.ExceedLimit", "The length of the command content exceeds the upper limit (24 KB after Base64 encoding).");
+                }
+                const script = base64 ? Buffer.from(content, "base64").toString("utf8") : content;
+                const timeout = integer("Timeout", 10, 86_400) ?? 60;
+                const name = query.Name ?? "";
+                if ([...name].length > 128) {
+                    throw new ApiFailure(403, "CmdName.ExceedLimit", "The length of the command name exceeds the upper limit.");
+                }
+                if ([...(query.Description ?? "")].length > 512) {
+                    throw new ApiFailure(403, "CmdDesc.ExceedLimit", "The length of the command description exceeds the upper limit.");
+                }
+                const keepCommand = boolean("KeepCommand") ?? false;
+                boolean("EnableParameter");
+                if (query.RepeatMode !== undefined && query.RepeatMode !== "Once") {
+                    throw new ApiFailure(400, "InvalidParameter.RepeatMode", "This fake runs one-shot commands only (RepeatMode Once)."); // invented code
+                }
+                const instanceIds = list("InstanceId");
+                if (instanceIds.length === 0) {
+                    // The real API can also target instances by ResourceTag; the fake cannot.
+                    throw new ApiFailure(400, "MissingParameter", 'The input parameter "InstanceId" that is mandatory for processing this request is not supplied.'); // invented for RunCommand
+                }
+                if (instanceIds.length > 100) {
+                    throw new ApiFailure(403, "InstanceIds.ExceedLimit", "The number of instances exceeds the upper limit (100).");
+                }
+                const targets = instanceIds.map((id) => {
+                    const instance = this.instances.get(id);
+                    if (!instance) {
+                        throw new ApiFailure(404, "InvalidInstance.NotFound", `The specified instance ${id} does not exist.`);
+                    }
+                    // Fake instances are Linux: a batch or PowerShell script does not match them, nor does an
+                    // instance whose agent is not online (the documented advice: check the instance's status).
+                    if (type !== "RunShellScript") {
+                        throw new ApiFailure(403, "InvalidInstance.NotMatch", `The specified instance type does not match the command: ${id} runs Linux.`);
+                    }
+                    if (!instance.agentOnline) {
+                        throw new ApiFailure(403, "InvalidInstance.NotMatch", `The specified instance type does not match the command: the Cloud Assistant agent of ${id} is not online.`);
+                    }
+                    return instance;
+                });
+                const clientToken = query.ClientToken;
+                const earlier = clientToken !== undefined ? this.clientTokens.get(clientToken) : undefined;
+                if (earlier && earlier.action === action) {
+                    return earlier.body;
+                }
+                const suffix = () => crypto.randomBytes(8).toString("hex").slice(0, 13);
+                const commandId = `c-${regionId.replace(/[^a-z]/g, "").slice(0, 2)}0${suffix()}`;
+                const invokeId = `t-${regionId.replace(/[^a-z]/g, "").slice(0, 2)}0${suffix()}`;
+                for (const instance of targets) {
+                    this.startRun(instance, {
+                        InvokeId: invokeId,
+                        CommandId: commandId,
+                        InstanceId: instance.id,
+                        RegionId: regionId,
+                        Name: name,
+                        Script: script,
+                        Timeout: timeout,
+                        KeepCommand: keepCommand,
+                        InvocationStatus: "Running",
+                        Output: "",
+                        ErrorCode: "",
+                        ErrorInfo: "",
+                        StartTime: isoNow(),
+                    });
+                }
+                const body = { CommandId: commandId, InvokeId: invokeId };
+                if (clientToken !== undefined) this.clientTokens.set(clientToken, { action, body });
+                return body;
+            }
+            case "DescribeInvocationResults": {
+                // Output (and CommandContent) are Base64 unless PlainText is asked for (the SDK's default: Base64).
+                const plainText = query.ContentEncoding?.toLowerCase() === "plaintext";
+                const maxResults = integer("MaxResults", 1, 50) ?? 10;
+                boolean("IncludeHistory");
+                const matching = [...this.invocations.values()].filter(
+                    (invocation) =>
+                        invocation.RegionId === regionId &&
+                        (query.InvokeId === undefined || invocation.InvokeId === query.InvokeId) &&
+                        (query.InstanceId === undefined || invocation.InstanceId === query.InstanceId) &&
+                        (query.CommandId === undefined || invocation.CommandId === query.CommandId) &&
+                        (query.InvokeRecordStatus === undefined || this.invokeRecordStatus(invocation) === query.InvokeRecordStatus),
+                );
+                return {
+                    Invocation: {
+                        InvocationResults: { InvocationResult: matching.slice(0, maxResults).map((invocation) => this.invocationResultBody(invocation, plainText)) },
+                        TotalCount: matching.length,
+                        PageNumber: 1,
+                        PageSize: maxResults,
+                        NextToken: "",
+                    },
+                };
+            }
+            case "DescribeCloudAssistantStatus": {
+                const osType = query.OSType;
+                if (osType !== undefined && osType !== "Windows" && osType !== "Linux" && osType !== "FreeBSD") {
+                    throw new ApiFailure(400, "InvalidParameter.OSType", "OSType must be Windows, Linux or FreeBSD."); // invented code
+                }
+                const ids = list("InstanceId");
+                if (ids.length > 100) {
+                    throw new ApiFailure(400, "InvalidParameter.InstanceId", "At most 100 instance ids."); // invented code
+                }
+                const maxResults = integer("MaxResults", 1, 50) ?? 10;
+                // Unknown ids are left out of the answer (UNCONFIRMED how the real API treats them).
+                const chosen = (ids.length > 0 ? ids.map((id) => this.instances.get(id)) : [...this.instances.values()].slice(0, maxResults)).filter(
+                    (instance): instance is StoredInstance => instance !== undefined && (osType === undefined || osType === "Linux"),
+                );
+                return {
+                    TotalCount: chosen.length,
+                    PageNumber: 1,
+                    PageSize: maxResults,
+                    NextToken: "",
+                    InstanceCloudAssistantStatusSet: {
+                        InstanceCloudAssistantStatus: chosen.map((instance) => {
+                            const item: Record<string, unknown> = {
+                                InstanceId: instance.id,
+                                // A string, as the real API answers it.
+                                CloudAssistantStatus: instance.agentOnline ? "true" : "false",
+                                CloudAssistantVersion: instance.version ?? "",
+                                ActiveTaskCount: this.invocationsOf(instance.id).filter((invocation) => invocation.InvocationStatus === "Running").length,
+                                InvocationCount: instance.invocationCount,
+                                OSType: "Linux",
+                                SupportSessionManager: instance.agentOnline,
+                            };
+                            // An online agent heartbeats about every minute; an offline one keeps its last.
+                            const heartbeat = instance.agentOnline ? isoNow() : instance.lastHeartbeat;
+                            if (heartbeat !== undefined) item.LastHeartbeatTime = heartbeat;
+                            if (instance.lastInvoked !== undefined) item.LastInvokedTime = instance.lastInvoked;
+                            return item;
+                        }),
+                    },
+                };
+            }
+            default:
+                throw new ApiFailure(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+        }
+    }
+
+    /** Starts the instance's runner on the script; the invocation is Running until it settles or times out. */
+    private startRun(instance: StoredInstance, invocation: StoredInvocation): void {
+        const key = `${invocation.InvokeId}/${invocation.InstanceId}`;
+        this.invocations.set(key, invocation);
+        instance.invocationCount++;
+        instance.lastInvoked = invocation.StartTime;
+        const controller = new AbortController();
+        this.runsInFlight.set(key, controller);
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            controller.abort(new Error(`the command timed out after ${invocation.Timeout} s`));
+        }, invocation.Timeout * 1000);
+        timer.unref();
+        const finish = (patch: Partial<StoredInvocation>) => {
+            clearTimeout(timer);
+            this.runsInFlight.delete(key);
+            Object.assign(invocation, patch, { FinishedTime: isoNow() });
+        };
+        const outcome = Promise.resolve()
+            .then(() => instance.run(invocation.Script, controller.signal))
+            .then(
+                (result) => ({ result, error: undefined }),
+                (error: unknown) => ({ result: undefined, error }),
+            );
+        // Once aborted, the runner has a second to hand back what it has; then the run ends without it.
+        const abandoned = new Promise<{ result: undefined; error: undefined }>((resolve) =>
+            controller.signal.addEventListener("abort", () => setTimeout(() => resolve({ result: undefined, error: undefined }), 1000).unref(), { once: true }),
+        );
+        void Promise.race([outcome, abandoned]).then(({ result, error }) => {
+            const output = result?.output ?? "";
+            if (timedOut) {
+                finish({ InvocationStatus: "Timeout", Output: output, ErrorCode: "ExecutionTimeout", ErrorInfo: "the command execution has timed out" });
+            } else if (controller.signal.aborted) {
+                finish({ InvocationStatus: "Error", Output: output, ErrorCode: "ExecutionInterrupted", ErrorInfo: "the command execution was interrupted" });
+            } else if (result === undefined) {
+                finish({ InvocationStatus: "Error", ErrorCode: "ExecutionException", ErrorInfo: `the command execution failed: ${(error as Error)?.message ?? String(error)}` });
+            } else if (result.exitCode === 0) {
+                finish({ InvocationStatus: "Success", ExitCode: 0, Output: output });
+            } else {
+                finish({
+                    InvocationStatus: "Failed",
+                    ExitCode: result.exitCode,
+                    Output: output,
+                    ErrorCode: "ExitCodeNonzero",
+                    ErrorInfo: `the process exited with a non-zero exit code: ${result.exitCode}`,
+                });
+            }
+        });
+    }
+
+    private invokeRecordStatus(invocation: StoredInvocation): string {
+        return invocation.InvocationStatus === "Running" ? "Running" : invocation.InvocationStatus === "Success" ? "Finished" : "Failed";
+    }
+
+    private invocationResultBody(invocation: StoredInvocation, plainText: boolean): Record<string, unknown> {
+        const bytes = Buffer.from(invocation.Output, "utf8");
+        const kept = bytes.subarray(0, OUTPUT_MAX);
+        const body: Record<string, unknown> = {
+            CommandId: invocation.CommandId,
+            InvokeId: invocation.InvokeId,
+            InstanceId: invocation.InstanceId,
+            InvocationStatus: invocation.InvocationStatus,
+            InvokeRecordStatus: this.invokeRecordStatus(invocation),
+            Output: plainText ? kept.toString("utf8") : kept.toString("base64"),
+            Dropped: bytes.length - kept.length,
+            ErrorCode: invocation.ErrorCode,
+            ErrorInfo: invocation.ErrorInfo,
+            StartTime: invocation.StartTime,
+            StopTime: "",
+            Repeats: 1,
+            Username: "root",
+            ContainerId: "",
+            ContainerName: "",
+            Launcher: "",
+            TerminationMode: "Process",
+            Tags: { Tag: [] },
+        };
+        if (invocation.ExitCode !== undefined) body.ExitCode = invocation.ExitCode;
+        if (invocation.FinishedTime !== undefined) body.FinishedTime = invocation.FinishedTime;
+        return body;
     }
 
     // ----- Ims ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Drives the fake Alibaba API server (alibaba-api-server.ts) with Alibaba's official Python SDKs.
 
 Run with the interpreter of tests/harness/alibaba-sdk-python.ts (alibabacloud-ims20190815 3.5.0,
-alibabacloud-openapiexplorer20241130 1.2.0, alibabacloud-tea-openapi 0.4.6):
+alibabacloud-openapiexplorer20241130 1.2.0, alibabacloud-ecs20140526 7.11.8, alibabacloud-tea-openapi 0.4.6):
 
     python alibaba_sdk_client.py < request.json
 
@@ -14,13 +14,20 @@ SDK's error on stderr).
   phase "create": CreateApplication, GetApplication, UpdateApplication, ListAppSecretIds, CreateAppSecret,
                   ListAppSecretIds, CreateApiMcpServer, GetApiMcpServer, ListApiMcpServers
   phase "delete": DeleteApiMcpServer, DeleteApplication
+  phase "cloud-assistant": DescribeCloudAssistantStatus, RunCommand (the script Base64-encoded, ContentEncoding
+                  Base64), DescribeInvocationResults (the SDK's default encoding, Base64) until the run is over,
+                  then once more with ContentEncoding PlainText
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
+import time
 
+from alibabacloud_ecs20140526 import models as ecs_models
+from alibabacloud_ecs20140526.client import Client as EcsClient
 from alibabacloud_ims20190815 import models as ims_models
 from alibabacloud_ims20190815.client import Client as ImsClient
 from alibabacloud_openapiexplorer20241130 import models as mcp_models
@@ -28,17 +35,18 @@ from alibabacloud_openapiexplorer20241130.client import Client as McpClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
 
-def clients(request: dict) -> tuple[ImsClient, McpClient]:
-    def config() -> open_api_models.Config:
-        return open_api_models.Config(
-            access_key_id=request["accessKeyId"],
-            access_key_secret=request["accessKeySecret"],
-            endpoint=request["endpoint"],
-            protocol="http",
-            region_id="cn-hangzhou",
-        )
+def config(request: dict) -> open_api_models.Config:
+    return open_api_models.Config(
+        access_key_id=request["accessKeyId"],
+        access_key_secret=request["accessKeySecret"],
+        endpoint=request["endpoint"],
+        protocol="http",
+        region_id=request.get("regionId", "cn-hangzhou"),
+    )
 
-    return ImsClient(config()), McpClient(config())
+
+def clients(request: dict) -> tuple[ImsClient, McpClient]:
+    return ImsClient(config(request)), McpClient(config(request))
 
 
 def create(ims: ImsClient, mcp: McpClient, request: dict) -> dict:
@@ -119,8 +127,86 @@ def delete(ims: ImsClient, mcp: McpClient, request: dict) -> dict:
     return {"deleted": True}
 
 
+def invocation_result(item: ecs_models.DescribeInvocationResultsResponseBodyInvocationInvocationResultsInvocationResult) -> dict:
+    return {
+        "invocationStatus": item.invocation_status,
+        "invokeRecordStatus": item.invoke_record_status,
+        "exitCode": item.exit_code,
+        "output": item.output,
+        "errorCode": item.error_code,
+        "dropped": item.dropped,
+        "instanceId": item.instance_id,
+        "invokeId": item.invoke_id,
+        "commandId": item.command_id,
+    }
+
+
+def cloud_assistant(request: dict) -> dict:
+    ecs = EcsClient(config(request))
+    region_id = request["regionId"]
+    instance_id = request["instanceId"]
+
+    status = ecs.describe_cloud_assistant_status(
+        ecs_models.DescribeCloudAssistantStatusRequest(region_id=region_id, instance_id=[instance_id])
+    ).body
+    agent = status.instance_cloud_assistant_status_set.instance_cloud_assistant_status[0]
+
+    started = ecs.run_command(
+        ecs_models.RunCommandRequest(
+            region_id=region_id,
+            type="RunShellScript",
+            command_content=base64.b64encode(request["script"].encode("utf-8")).decode("ascii"),
+            content_encoding="Base64",
+            instance_id=[instance_id],
+            timeout=request["timeout"],
+            name=request["name"],
+            keep_command=False,
+        )
+    ).body
+
+    polls = 0
+    deadline = time.monotonic() + 30
+    while True:
+        polls += 1
+        answer = ecs.describe_invocation_results(
+            ecs_models.DescribeInvocationResultsRequest(region_id=region_id, invoke_id=started.invoke_id, instance_id=instance_id)
+        ).body
+        results = answer.invocation.invocation_results.invocation_result or []
+        if results and results[0].invocation_status not in ("Pending", "Running", "Stopping"):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no result for {started.invoke_id} after 30 s")
+        time.sleep(0.05)
+    plain = ecs.describe_invocation_results(
+        ecs_models.DescribeInvocationResultsRequest(
+            region_id=region_id, invoke_id=started.invoke_id, instance_id=instance_id, content_encoding="PlainText"
+        )
+    ).body.invocation.invocation_results.invocation_result[0]
+
+    final = invocation_result(results[0])
+    return {
+        "agent": {
+            "instanceId": agent.instance_id,
+            "cloudAssistantStatus": agent.cloud_assistant_status,
+            "cloudAssistantVersion": agent.cloud_assistant_version,
+            "lastHeartbeatTime": agent.last_heartbeat_time,
+            "osType": agent.ostype,
+            "totalCount": status.total_count,
+        },
+        "started": {"invokeId": started.invoke_id, "commandId": started.command_id},
+        "polls": polls,
+        "result": final,
+        "decodedOutput": base64.b64decode(final["output"]).decode("utf-8"),
+        "totalCount": answer.invocation.total_count,
+        "plainTextOutput": plain.output,
+    }
+
+
 def main() -> None:
     request = json.load(sys.stdin)
+    if request["phase"] == "cloud-assistant":
+        json.dump(cloud_assistant(request), sys.stdout)
+        return
     ims, mcp = clients(request)
     phases = {"create": create, "delete": delete}
     json.dump(phases[request["phase"]](ims, mcp, request), sys.stdout)
