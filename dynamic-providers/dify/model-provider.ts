@@ -256,7 +256,7 @@ export interface DifyModelProviderArgs {
      * from the new source only when it is missing (an installed plugin is kept).
      */
     pluginPackagePath?: pulumi.Input<string>;
-    /** How long an install may take, in seconds. Default 600. Not compared. */
+    /** How long one install attempt may take, in seconds (a dependency failure gets one more attempt). Default 600. Not compared. */
     installTimeoutSeconds?: pulumi.Input<number>;
     /** Pause between checks of the install task, in seconds. Default 3. Not compared. */
     installPollSeconds?: pulumi.Input<number>;

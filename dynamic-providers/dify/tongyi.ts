@@ -4,8 +4,8 @@
 // Facts: ../shared/reference/dify-console-api.md section 3.
 import * as fs from "fs";
 import * as path from "path";
-import type { DifyConsoleApi, PluginListEntry } from "./console-api";
-import { isDifyAlreadyExists, isDifyApiError, isDifyNotFound, joinSentences, withExplanation } from "./errors";
+import type { DifyConsoleApi, PluginInstallTask, PluginListEntry } from "./console-api";
+import { isDifyAlreadyExists, isDifyApiError, isDifyNotFound, joinSentences, redactSecrets, withExplanation } from "./errors";
 import type { DifyModelProviderInputs } from "./model-provider";
 import { sleepMs } from "./transport";
 
@@ -28,32 +28,101 @@ export const MODEL_PROVIDER_DEFAULTS = {
 // ------------------------------------------------------------------------------------------------------
 // The plugin.
 
+/**
+ * What the daemon's task monitor (plugin daemon 0.6.0 tasks/recycle.go) writes on a task older than
+ * PYTHON_ENV_INIT_TIMEOUT + 60 s while uv may still be downloading: not final, since the install can still end
+ * and then overwrite it (success recomputes the task's status).
+ */
+const NOT_TERMINATED_MESSAGE = "Task timed out but not properly terminated";
+/**
+ * The daemon's words when uv could not install the plugin's Python packages. Worth one more install: downloaded
+ * wheels stay in the daemon's shared uv cache, so a second attempt gets further.
+ */
+const DEPENDENCY_FAILURE = /failed to install dependencies/i;
+/** The longest daemon message an error quotes (the daemon's own messages run to 1024 characters of uv output). */
+const MESSAGE_LIMIT = 1000;
+
+/** What to check when the daemon could not install the plugin; facts in the plugin daemon research notes. */
+const INSTALL_HINT = [
+    "The plugin daemon installs the plugin's Python packages with uv (`uv sync --frozen` for a plugin with a uv.lock, as tongyi has, " +
+        "which downloads from files.pythonhosted.org and ignores PIP_MIRROR_URL unless PLUGIN_IGNORE_UV_LOCK=true)",
+    "Check the stack setting dify-mcp-stack:pipMirrorUrl: a PyPI simple index the Dify host can reach (the bootstrap writes it to " +
+        "Dify's docker/.env as PIP_MIRROR_URL with PLUGIN_IGNORE_UV_LOCK=true, and sets PLUGIN_PYTHON_ENV_INIT_TIMEOUT=600)",
+    "Running `pulumi up` again retries the install, and the wheels downloaded so far stay cached",
+];
+
 export async function findInstalledPlugin(api: DifyConsoleApi): Promise<PluginListEntry | undefined> {
     return (await api.listPlugins()).find((plugin) => plugin.plugin_id === TONGYI_PLUGIN_ID);
 }
 
-async function waitForTask(api: DifyConsoleApi, taskId: string, inputs: DifyModelProviderInputs): Promise<void> {
+/** How one install task ended: installed, failed with the daemon's message, or still going at the deadline. */
+type TaskEnd = { installed: true } | { installed: false; finished: boolean; status: string; message: string };
+
+/**
+ * A daemon message fit for an error: on one line, without the call's secrets or credentials in URLs, and at most
+ * about `limit` characters (the head says what failed, the tail carries hints such as "no activity for N seconds").
+ */
+function quotedMessage(text: string, secrets: (string | undefined)[], limit = MESSAGE_LIMIT): string {
+    const oneLine = redactSecrets(text, secrets)
+        .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1[redacted]@")
+        .replace(/\s+/g, " ")
+        .trim();
+    const half = Math.floor(limit / 2);
+    return `"${oneLine.length > limit ? `${oneLine.slice(0, half)} … ${oneLine.slice(-half)}` : oneLine}"`;
+}
+
+/** The task's plugin messages, without the empty ones and the daemon's progress word "starting". */
+function taskMessage(task: PluginInstallTask): string {
+    return (task.plugins ?? [])
+        .map((p) => p.message ?? "")
+        .filter((m) => m !== "" && m !== "starting")
+        .join("; ");
+}
+
+async function waitForTask(api: DifyConsoleApi, taskId: string, inputs: DifyModelProviderInputs): Promise<TaskEnd> {
     const timeoutSeconds = inputs.installTimeoutSeconds ?? MODEL_PROVIDER_DEFAULTS.installTimeoutSeconds;
     const deadline = Date.now() + timeoutSeconds * 1000;
+    let message = "";
     for (;;) {
-        const task = await api.getPluginTask(taskId);
-        if (task.status === "success") {
-            return;
+        let task: PluginInstallTask;
+        try {
+            task = await api.getPluginTask(taskId);
+        } catch (err) {
+            // Dify deletes a successful task 60-120 s after it succeeded; fetching it then fails ("record not found"
+            // in the daemon, HTTP 500 from Dify). The plugin list tells whether that is what happened.
+            if (await findInstalledPlugin(api).catch(() => undefined)) {
+                return { installed: true };
+            }
+            throw err;
         }
-        if (task.status === "failed") {
-            const messages = (task.plugins ?? []).map((p) => `${p.plugin_id ?? "plugin"}: ${p.message ?? p.status ?? "failed"}`).join("; ");
-            throw new Error(
-                joinSentences(
-                    `installing ${TONGYI_PLUGIN_ID} failed in Dify's plugin daemon (${messages || "no details"})`,
-                    "The daemon runs `pip install`: on hosts in mainland China set PIP_MIRROR_URL in Dify's .env",
-                ),
-            );
+        message = taskMessage(task) || message;
+        if (task.status === "success") {
+            return { installed: true };
+        }
+        const notTerminated = task.status === "failed" && (task.plugins ?? []).every((p) => (p.message ?? "") === NOT_TERMINATED_MESSAGE);
+        if (task.status === "failed" && !notTerminated) {
+            return { installed: false, finished: true, status: task.status, message };
+        }
+        // A task marked "not properly terminated" may never be updated again when its install succeeds: the list says.
+        if (notTerminated && (await findInstalledPlugin(api))) {
+            return { installed: true };
         }
         if (Date.now() > deadline) {
-            throw new Error(joinSentences(`installing ${TONGYI_PLUGIN_ID} did not finish within ${timeoutSeconds} s (task ${taskId} is ${task.status})`));
+            return { installed: false, finished: false, status: task.status, message };
         }
         await sleepMs((inputs.installPollSeconds ?? MODEL_PROVIDER_DEFAULTS.installPollSeconds) * 1000);
     }
+}
+
+/** One attempt's end as a phrase: the daemon's message, or that it did not finish in time. */
+function describeTaskEnd(end: Exclude<TaskEnd, { installed: true }>, inputs: DifyModelProviderInputs, limit = MESSAGE_LIMIT): string {
+    const secrets = [inputs.adminPassword, inputs.dashscopeApiKey];
+    const last = end.message ? quotedMessage(end.message, secrets, limit) : "none";
+    if (end.finished) {
+        return end.message ? last : "no message";
+    }
+    const timeoutSeconds = inputs.installTimeoutSeconds ?? MODEL_PROVIDER_DEFAULTS.installTimeoutSeconds;
+    return `did not finish within ${timeoutSeconds} s (the task is ${end.status}; its last message: ${last})`;
 }
 
 /** The marketplace's latest tongyi, or an error saying why Dify lists none. */
@@ -74,26 +143,51 @@ async function latestMarketplaceVersion(api: DifyConsoleApi): Promise<string> {
     return found;
 }
 
-/** Installs the plugin unless it is there; returns its unique identifier and whether this call installed it. */
+/**
+ * Installs the plugin unless it is there; returns its unique identifier and whether this call installed it.
+ * Each attempt waits up to installTimeoutSeconds; a dependency failure is retried once (see DEPENDENCY_FAILURE).
+ */
 export async function ensurePlugin(api: DifyConsoleApi, inputs: DifyModelProviderInputs): Promise<{ uniqueIdentifier: string; installed: boolean }> {
     const existing = await findInstalledPlugin(api);
     if (existing) {
         return { uniqueIdentifier: existing.plugin_unique_identifier, installed: false };
     }
     let uniqueIdentifier: string;
-    let install: { all_installed?: boolean; task_id?: string };
+    let install: () => Promise<{ all_installed?: boolean; task_id?: string }>;
     if (inputs.pluginPackagePath) {
         const content = fs.readFileSync(inputs.pluginPackagePath);
-        uniqueIdentifier = (await api.uploadPluginPackage(path.basename(inputs.pluginPackagePath), content)).unique_identifier;
-        install = await api.installPluginPackages([uniqueIdentifier]);
+        const uploaded = (await api.uploadPluginPackage(path.basename(inputs.pluginPackagePath), content)).unique_identifier;
+        uniqueIdentifier = uploaded;
+        install = () => api.installPluginPackages([uploaded]);
     } else {
-        uniqueIdentifier = await latestMarketplaceVersion(api);
-        install = await api.installMarketplacePlugins([uniqueIdentifier]);
+        const latest = await latestMarketplaceVersion(api);
+        uniqueIdentifier = latest;
+        install = () => api.installMarketplacePlugins([latest]);
     }
-    if (!install.all_installed && install.task_id) {
-        await waitForTask(api, install.task_id, inputs);
+    const ends: Exclude<TaskEnd, { installed: true }>[] = [];
+    for (;;) {
+        const answer = await install();
+        if (answer.all_installed || !answer.task_id) {
+            return { uniqueIdentifier, installed: !answer.all_installed };
+        }
+        const end = await waitForTask(api, answer.task_id, inputs);
+        if (end.installed) {
+            return { uniqueIdentifier, installed: true };
+        }
+        ends.push(end);
+        if (ends.length > 1 || !end.finished || !DEPENDENCY_FAILURE.test(end.message)) {
+            break;
+        }
+        // The daemon removes a plugin whose install failed and never retries it: start a new install.
     }
-    return { uniqueIdentifier, installed: !install.all_installed };
+    const [first, second] = ends;
+    const what = second
+        ? `Dify's plugin daemon failed to install ${TONGYI_PLUGIN_ID} twice (a dependency failure is retried once): first attempt: ` +
+          `${describeTaskEnd(first, inputs, MESSAGE_LIMIT / 2)}; second attempt: ${describeTaskEnd(second, inputs, MESSAGE_LIMIT / 2)}`
+        : first.finished
+          ? `Dify's plugin daemon failed to install ${TONGYI_PLUGIN_ID}: ${describeTaskEnd(first, inputs)}`
+          : `installing ${TONGYI_PLUGIN_ID} in Dify's plugin daemon ${describeTaskEnd(first, inputs)}`;
+    throw new Error(joinSentences(what, ...INSTALL_HINT));
 }
 
 // ------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import {
     KEY_CHANGED_OUTSIDE_PULUMI,
     TONGYI_PROVIDER,
 } from "../../../dynamic-providers/dify/model-provider";
+import type { PluginTaskStep } from "../../servers/dify-console-server";
 import { DIFY_ADMIN as ADMIN, difyAdminConnection, useDifyProviderHost, useDifyServer } from "../../servers/dify-provider-fixture";
 
 const KEY = "sk-test-dashscope-key-original";
@@ -136,6 +137,90 @@ describe.each(["1.8.0", "1.9.2", "1.14.1"])("DifyModelProvider against Dify %s",
             expect(host.output()).not.toContain(secret);
             expect(host.serializedText).not.toContain(secret);
         }
+    });
+});
+
+describe("DifyModelProvider when the plugin daemon's install task misbehaves (Dify 1.14.1)", () => {
+    // Task states as plugin daemon 0.6.0 reports them (see PluginTaskStep in the fake console).
+    const server = useDifyServer({ version: "1.14.1" });
+    const INSTALL = "POST /workspaces/current/plugin/install/marketplace";
+    const NOT_TERMINATED = "Task timed out but not properly terminated";
+    const DEPENDENCIES = "failed to launch plugin: failed to install dependencies: failed to install dependencies: signal: killed, output: DEBUG uv 0.8.9";
+
+    function scriptInstalls(...scripts: PluginTaskStep[][]): void {
+        server.plugins.clear();
+        server.modelCredentials.clear();
+        server.defaultModels.clear();
+        server.options.pluginInstallScripts = scripts;
+        server.resetCalls();
+    }
+
+    async function createFails(overrides: Partial<DifyModelProviderInputs> = {}): Promise<string> {
+        const error = await host.call("create", await checked(desired(server.url, overrides))).catch((e: Error) => e);
+        expect(error).toBeInstanceOf(Error);
+        return (error as Error).message;
+    }
+
+    it("names the plugin and the daemon's reason (head and tail of a long message, no secrets), says what to check, and does not retry", async () => {
+        const uvOutput = Array.from({ length: 60 }, (_, i) => `DEBUG Downloading https://mirror-user:${KEY}@pypi.example.cn/simple/pkg${i}/`).join("\n");
+        scriptInstalls([{ status: "running", message: "starting" }, { status: "failed", message: `failed to launch plugin: HEAD-OF-REASON ${uvOutput}\ninit process exited due to no activity for 600 seconds` }]);
+        const message = await createFails();
+        expect(message).toMatch(/^Dify's plugin daemon failed to install langgenius\/tongyi: "failed to launch plugin: HEAD-OF-REASON DEBUG/);
+        expect(message).toContain("no activity for 600 seconds\"");
+        expect(message).toContain(" … ");
+        const quoted = /"(.*)"/.exec(message)?.[1] ?? "";
+        expect(quoted.length).toBeLessThanOrEqual(1003);
+        expect(message).not.toContain(KEY);
+        expect(message).not.toContain("mirror-user");
+        expect(message).toMatch(/uv sync --frozen.*PLUGIN_IGNORE_UV_LOCK=true/);
+        expect(message).toMatch(/dify-mcp-stack:pipMirrorUrl/);
+        expect(message).toMatch(/PLUGIN_PYTHON_ENV_INIT_TIMEOUT=600/);
+        expect(message).toMatch(/Running `pulumi up` again retries the install, and the wheels downloaded so far stay cached\.$/);
+        expect(host.output()).not.toContain(KEY);
+        expect(server.count({ route: INSTALL })).toBe(1);
+        expect(server.plugins.size).toBe(0);
+    });
+
+    it("keeps waiting through \"Task timed out but not properly terminated\", which the daemon later turns into success", async () => {
+        scriptInstalls([{ status: "running" }, { status: "failed", message: NOT_TERMINATED }, { status: "failed", message: NOT_TERMINATED }, { status: "success" }]);
+        const { outs } = await host.call<{ outs: DifyModelProviderOutputs }>("create", await checked(desired(server.url)));
+        expect(outs.pluginInstalledByPulumi).toBe(true);
+        expect(server.count({ route: "GET /workspaces/current/plugin/tasks/<id>" })).toBe(4);
+        expect(server.count({ route: INSTALL })).toBe(1);
+        expect(server.defaultModels.get("llm")?.model).toBe("qwen-plus");
+    });
+
+    it("succeeds when the task is gone (Dify deleted it after success) and the plugin is installed", async () => {
+        scriptInstalls([{ status: "running" }, { status: "gone" }]);
+        const { outs } = await host.call<{ outs: DifyModelProviderOutputs }>("create", await checked(desired(server.url)));
+        expect(outs.pluginInstalledByPulumi).toBe(true);
+        expect(server.count({ route: "GET /workspaces/current/plugin/tasks/<id>" })).toBe(2);
+        expect(server.plugins.has("langgenius/tongyi")).toBe(true);
+    });
+
+    it("at the deadline, says the install did not finish and quotes the task's last message", async () => {
+        scriptInstalls([{ status: "running", message: "starting" }, { status: "failed", message: NOT_TERMINATED }]);
+        const message = await createFails({ installTimeoutSeconds: 0.3 });
+        expect(message).toContain(`installing langgenius/tongyi in Dify's plugin daemon did not finish within 0.3 s (the task is failed; its last message: "${NOT_TERMINATED}")`);
+        expect(message).toMatch(/dify-mcp-stack:pipMirrorUrl/);
+        expect(server.count({ route: INSTALL })).toBe(1);
+    });
+
+    it("retries once after \"failed to install dependencies\" (the uv cache makes the second attempt get further) and succeeds", async () => {
+        scriptInstalls([{ status: "running" }, { status: "failed", message: DEPENDENCIES }], [{ status: "running" }, { status: "success" }]);
+        const { outs } = await host.call<{ outs: DifyModelProviderOutputs }>("create", await checked(desired(server.url)));
+        expect(outs.pluginInstalledByPulumi).toBe(true);
+        expect(server.count({ route: INSTALL })).toBe(2);
+        expect(host.output()).not.toMatch(/retr/i); // no noise in the provider's output
+    });
+
+    it("reports both attempts' messages when the dependencies fail twice", async () => {
+        scriptInstalls([{ status: "failed", message: `${DEPENDENCIES} first-try` }], [{ status: "failed", message: `${DEPENDENCIES} second-try` }]);
+        const message = await createFails();
+        expect(message).toMatch(/^Dify's plugin daemon failed to install langgenius\/tongyi twice \(a dependency failure is retried once\): first attempt: "[^"]*first-try"; second attempt: "[^"]*second-try"\./);
+        expect(message).toMatch(/dify-mcp-stack:pipMirrorUrl/);
+        expect(server.count({ route: INSTALL })).toBe(2);
+        expect(server.plugins.size).toBe(0);
     });
 });
 

@@ -4,6 +4,7 @@ import * as crypto from "crypto";
 import { HttpError, invalidParam, Reply, Request, Router } from "./router";
 import { ConsoleState } from "./state";
 import { TONGYI_MARKETPLACE_IDENTIFIER, TONGYI_MARKETPLACE_VERSION, TONGYI_PLUGIN } from "./tongyi";
+import { PluginTaskStep } from "./types";
 
 const PLUGIN = "/workspaces/current/plugin";
 
@@ -12,6 +13,10 @@ interface InstallTask {
     uniqueIdentifiers: string[];
     status: string;
     fromMarketplace: boolean;
+    /** The steps of a scripted task (options.pluginInstallScripts), and how many polls it answered. */
+    script?: PluginTaskStep[];
+    polls: number;
+    message: string;
 }
 
 function parseMultipart(body: Buffer, contentType: string): Map<string, { fileName?: string; content: Buffer }> {
@@ -132,8 +137,46 @@ export class PluginRoutes {
             return { body: { all_installed: true, task_id: "" } };
         }
         const taskId = crypto.randomUUID();
-        this.tasks.set(taskId, { pollsLeft: this.state.options.pluginInstallPolls ?? 1, uniqueIdentifiers: identifiers, status: "running", fromMarketplace });
+        const script = this.state.options.pluginInstallScripts?.shift();
+        this.tasks.set(taskId, {
+            pollsLeft: this.state.options.pluginInstallPolls ?? 1,
+            uniqueIdentifiers: identifiers,
+            status: "running",
+            fromMarketplace,
+            script,
+            polls: 0,
+            message: "",
+        });
         return { body: { all_installed: false, task_id: taskId } };
+    }
+
+    private installPlugins(task: InstallTask): void {
+        for (const identifier of task.uniqueIdentifiers) {
+            const pluginId = pluginIdOf(identifier);
+            if (this.state.plugins.get(pluginId)?.uniqueIdentifier === identifier) {
+                continue;
+            }
+            this.state.plugins.set(pluginId, {
+                pluginId,
+                uniqueIdentifier: identifier,
+                installationId: crypto.randomUUID(),
+                version: identifier.split(":")[1]?.split("@")[0] ?? "",
+            });
+        }
+    }
+
+    /** A scripted task's next answer (see options.pluginInstallScripts). */
+    private scriptedStep(task: InstallTask, script: PluginTaskStep[]): void {
+        const step = script[Math.min(task.polls, script.length - 1)];
+        task.polls++;
+        if (step.status === "success" || step.status === "gone") {
+            this.installPlugins(task);
+        }
+        if (step.status === "gone") {
+            throw new HttpError(500, "unknown", "Internal Server Error");
+        }
+        task.status = step.status;
+        task.message = "message" in step ? (step.message ?? "") : "";
     }
 
     /** A poll of an install task: "running" for pluginInstallPolls polls, then installed (or failed). */
@@ -142,22 +185,17 @@ export class PluginRoutes {
         if (!task) {
             throw new HttpError(400, "plugin_error", "task not found");
         }
-        if (task.status === "running") {
+        if (task.script && task.script.length > 0) {
+            this.scriptedStep(task, task.script);
+        } else if (task.status === "running") {
             if (task.pollsLeft > 0) {
                 task.pollsLeft--;
             } else if (this.state.options.pluginInstallFails) {
                 task.status = "failed";
+                task.message = "pip install failed: could not reach the package index";
             } else {
                 task.status = "success";
-                for (const identifier of task.uniqueIdentifiers) {
-                    const pluginId = pluginIdOf(identifier);
-                    this.state.plugins.set(pluginId, {
-                        pluginId,
-                        uniqueIdentifier: identifier,
-                        installationId: crypto.randomUUID(),
-                        version: identifier.split(":")[1]?.split("@")[0] ?? "",
-                    });
-                }
+                this.installPlugins(task);
             }
         }
         return {
@@ -171,7 +209,7 @@ export class PluginRoutes {
                         plugin_unique_identifier: identifier,
                         plugin_id: pluginIdOf(identifier),
                         status: task.status === "failed" ? "failed" : task.status === "success" ? "success" : "running",
-                        message: task.status === "failed" ? "pip install failed: could not reach the package index" : "",
+                        message: task.message,
                     })),
                 },
             },

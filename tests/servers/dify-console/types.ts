@@ -78,6 +78,14 @@ export interface InstalledPlugin {
 }
 
 /**
+ * One answer of a scripted install task: "running" or "failed" with the plugin's message (the daemon's words),
+ * "success" (installs the plugins), or "gone": the task succeeded (the plugins are installed) and Dify already
+ * deleted it, as it does 60-120 s after success; fetching it then answers HTTP 500 (the daemon's "record not
+ * found" is a PluginDaemonInternalServerError, which the task route does not catch).
+ */
+export type PluginTaskStep = { status: "running" | "failed"; message?: string } | { status: "success" | "gone" };
+
+/**
  * "tool-call": one MCP call that works; "tool-error": the call fails the way Dify reports it (an observation
  * `{"<tool>": "tool invoke error: ..."}`, no error event) and the agent answers anyway; "no-tool-call";
  * "error": an error event; or literal events.
@@ -108,6 +116,11 @@ export interface DifyConsoleServerOptions {
     pluginInstallPolls?: number;
     /** Make plugin installs fail. */
     pluginInstallFails?: boolean;
+    /**
+     * Scripted install tasks, taken one per install call in order (installs after the last behave as without
+     * it): poll n of the task answers step n, the last step repeating. Tests may assign it while the server runs.
+     */
+    pluginInstallScripts?: PluginTaskStep[][];
     chatScript?: ChatScript;
     /** Answer POST /login for unknown emails with 200 {"result":"fail"} (ALLOW_REGISTER) instead of 400. */
     allowRegister?: boolean;
