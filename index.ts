@@ -3,6 +3,8 @@ import * as random from "@pulumi/random";
 import { DifyNetwork } from "./components/network";
 import { DifySecurityGroup } from "./components/security-group";
 import { DifyHost } from "./components/dify-host";
+import { AcrImageMirror } from "./components/acr-image-mirror";
+import { AgentSmokeTest } from "./components/agent-smoke-test";
 import { resolveImageId, resolvePlacement } from "./config/placement";
 import { StackConfigError, parseStackSettings } from "./config/stack-config";
 import { parseIntegrationSettings } from "./config/integration-config";
@@ -58,9 +60,23 @@ const securityGroup = new DifySecurityGroup("dify", {
     vpcId: network.vpcId,
     allowedCidrs: settings.allowedCidrs,
     adminCidr: settings.adminCidr,
-    httpsEnabled: settings.domain !== undefined,
+    // HTTPS unless plainHttp: 443, and 80 for the redirect and Let's Encrypt's HTTP challenge.
+    httpsEnabled: !settings.plainHttp,
     tags,
 });
+
+// imageSource acr: copies of the release's images in the existing ACR instance, reachable from the VPC.
+const imageMirror =
+    settings.imageSource === "acr" && settings.acrInstanceId !== undefined
+        ? new AcrImageMirror("dify", {
+              instanceId: settings.acrInstanceId,
+              region: settings.region,
+              difyVersion: settings.difyVersion,
+              vpcId: network.vpcId,
+              vswitchId: network.vswitchId,
+              platform: settings.cpuArchitecture === "arm64" ? "linux/arm64" : "linux/amd64",
+          })
+        : undefined;
 
 const host = new DifyHost("dify", {
     settings,
@@ -73,6 +89,7 @@ const host = new DifyHost("dify", {
         imageFromLookup: settings.imageId === undefined,
     },
     tags,
+    imageRegistry: imageMirror?.registryHost,
 });
 
 // --- The integration: RAM OAuth app, OpenAPI MCP server, and Dify's admin, models, MCP registration and agent ----
@@ -83,11 +100,25 @@ const adminPassword =
 const { oauthApp, mcpServer, admin, mcpTools, agent } = createDifyMcpIntegration({
     settings: integration,
     difyUrl: host.difyUrl,
-    difyReady: [host.readiness],
+    // Dify answers (readiness) and runs the stack's settings (configuration: an upgrade finishes first).
+    difyReady: [host.readiness, host.configuration],
     adminPassword,
     initPassword: host.initPassword,
     dashscopeApiKey,
 });
+
+// Opt-in (smokeTestOnUp): the agent must answer through an MCP tool call before `up` succeeds.
+if (integration.smokeTestOnUp) {
+    new AgentSmokeTest("dify-smoke", {
+        difyUrl: host.difyUrl,
+        adminEmail: admin.email,
+        adminPassword: admin.password,
+        agentAppId: agent.appId,
+        mcpAuthorized: mcpTools.authorized,
+        authorizationUrl: mcpTools.authorizationUrl,
+        extraTriggers: [mcpTools.toolNames, mcpServer.serverId, host.instanceId],
+    });
+}
 
 export const difyUrl = host.difyUrl;
 export const difyConsoleUrl = pulumi.interpolate`${host.difyUrl}/apps`;
@@ -108,3 +139,4 @@ export const mcpAuthorized = mcpTools.authorized;
 export const mcpToolNames = mcpTools.toolNames;
 export const agentAppId = agent.appId;
 export const agentAppConsoleUrl = agent.consoleUrl;
+export const acrSubscriptionRuleIds = imageMirror?.subscriptionRuleIds;

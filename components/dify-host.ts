@@ -5,6 +5,7 @@ import { CONFIG_DEFAULTS, type StackSettings } from "../config/stack-config";
 import { DIFY_VERSION_TAG, MEMORY_TAG, VCPU_TAG } from "../rules/instance-tags";
 import { difyMcpOAuthCallbackUrl } from "../rules/oauth-callback";
 import { DifyReadiness } from "../dynamic-providers/dify/readiness";
+import { DifyInstanceConfiguration } from "../dynamic-providers/dify/instance-configuration";
 
 /** The stack settings the host must be given (config/stack-config.ts documents each). */
 type RequiredHostSettingKey =
@@ -21,7 +22,8 @@ type RequiredHostSettingKey =
     | "domain"
     | "certEmail"
     | "pipMirrorUrl"
-    | "readinessTimeoutMinutes";
+    | "readinessTimeoutMinutes"
+    | "region";
 
 /** The stack settings the host may be given: left out, each is its `CONFIG_DEFAULTS` value. */
 type DefaultedHostSettingKey =
@@ -29,13 +31,16 @@ type DefaultedHostSettingKey =
     | "protectDataDisk"
     | "encryptDataDisk"
     | "requireMetadataTokens"
-    | "registryMirrors";
+    | "registryMirrors"
+    | "allowUnpinnedDifyVersion"
+    | "plainHttp";
 
 /**
  * The host's part of the parsed stack settings: index.ts passes `parseStackSettings(...).settings` as it is.
  * Each field is documented on `StackSettings` (what it is, its default, and what changing it does to a running
- * stack). dataDiskSnapshotRetentionDays, protectDataDisk, encryptDataDisk, requireMetadataTokens and
- * registryMirrors may be left out, and then take their `CONFIG_DEFAULTS` value.
+ * stack). dataDiskSnapshotRetentionDays, protectDataDisk, encryptDataDisk, requireMetadataTokens,
+ * registryMirrors, allowUnpinnedDifyVersion and plainHttp may be left out, and then take their `CONFIG_DEFAULTS`
+ * value.
  * The settings that are not the host's (placement, image family, network, tags) reach it resolved, through
  * `network`, `instance` and `tags`.
  */
@@ -113,12 +118,20 @@ export interface DifyHostArgs {
      * memory-gib besides. Unset: only the instance's own tags. Changing them updates the tags in place.
      */
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /**
+     * The registry the bootstrap pulls Dify's images from under their Docker Hub names: for imageSource acr,
+     * AcrImageMirror's `registryHost` (which also makes the instance wait for its rules and VPC link). Unset
+     * (default): Docker Hub, through the `registryMirrors` setting when it has any. Changing it is applied to the
+     * running instance (`configuration`; see `difyVersion` on StackSettings).
+     */
+    imageRegistry?: pulumi.Input<string>;
 }
 
 /**
  * The ECS host that runs Dify: an EIP allocated before the instance (so its address goes into Dify's URLs), a
  * separate data disk for Dify's volumes that outlives the instance, the instance with the bootstrap user data,
- * and a wait until Dify answers on the EIP.
+ * a wait until Dify answers on the EIP, and the instance's configuration, which applies new bootstrap settings (a
+ * new Dify version) to the running instance instead of replacing it.
  *
  * The data disk is made to last: encrypted, protected (`pulumi destroy` stops at it until protectDataDisk is
  * turned off and `pulumi up` has run; Pulumi's `protect` rather than `retainOnDelete`, so that a destroy never
@@ -133,6 +146,8 @@ export class DifyHost extends pulumi.ComponentResource {
     readonly bootstrap: DifyBootstrap;
     readonly instance: alicloud.ecs.Instance;
     readonly readiness: DifyReadiness;
+    /** Which bootstrap settings the instance runs; applies new ones (a new difyVersion) in place. */
+    readonly configuration: DifyInstanceConfiguration;
 
     readonly instanceId: pulumi.Output<string>;
     readonly publicIp: pulumi.Output<string>;
@@ -146,7 +161,7 @@ export class DifyHost extends pulumi.ComponentResource {
 
     constructor(name: string, args: DifyHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dify-mcp-stack:index:DifyHost", name, {}, opts);
-        const { settings, network, instance, tags } = args;
+        const { settings, network, instance, tags, imageRegistry } = args;
         const encrypt = settings.encryptDataDisk ?? CONFIG_DEFAULTS.encryptDataDisk;
         const requireTokens = settings.requireMetadataTokens ?? CONFIG_DEFAULTS.requireMetadataTokens;
 
@@ -215,9 +230,12 @@ export class DifyHost extends pulumi.ComponentResource {
                 publicAddress: this.eip.ipAddress,
                 domain: settings.domain,
                 certEmail: settings.certEmail,
+                plainHttp: settings.plainHttp ?? CONFIG_DEFAULTS.plainHttp,
                 dataDiskId: this.dataDisk.id,
                 registryMirrors: settings.registryMirrors,
                 pipMirrorUrl: settings.pipMirrorUrl,
+                imageRegistry,
+                allowUnpinnedDifyVersion: settings.allowUnpinnedDifyVersion,
             },
             { parent: this },
         );
@@ -263,13 +281,14 @@ export class DifyHost extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                // The bootstrap runs once per instance: a changed user data (e.g. a new Dify version) needs a new
-                // instance, which finds its data and secrets on the data disk. The old one goes first so the disk
-                // is free to move.
-                replaceOnChanges: ["userData"],
+                // The bootstrap runs once per instance (cloud-init's runcmd), and the provider would apply a changed
+                // user data by stopping and starting the instance without running it: changes are ignored, and
+                // `configuration` applies new settings (e.g. a new Dify version) to the running instance. An instance
+                // replaced for another reason boots with the user data in the state (ignoreChanges keeps the old),
+                // and `configuration` brings it to the current settings. The old instance goes first so the disk is
+                // free to move. A newer image of the family must not rebuild the system disk.
                 deleteBeforeReplace: true,
-                // A newer image of the family must not rebuild the system disk.
-                ignoreChanges: instance.imageFromLookup ? ["imageId"] : [],
+                ignoreChanges: ["userData", ...(instance.imageFromLookup ? ["imageId"] : [])],
             },
         );
 
@@ -292,8 +311,35 @@ export class DifyHost extends pulumi.ComponentResource {
                 difyUrl: this.difyUrl,
                 instanceId: this.instance.id,
                 timeoutSeconds: settings.readinessTimeoutMinutes * 60,
+                // The bootstrap's progress and failures come through Cloud Assistant in this region.
+                regionId: settings.region,
             },
             { parent: this, dependsOn: [attachment, association] },
+        );
+
+        // After the first boot (readiness), the settings the instance runs: nothing to do for an instance that
+        // booted with them; otherwise snapshot of the data disk, the bootstrap applied again, a wait for Dify.
+        this.configuration = new DifyInstanceConfiguration(
+            `${name}-configuration`,
+            {
+                instanceId: this.instance.id,
+                regionId: settings.region,
+                dataDiskId: this.dataDisk.id,
+                difyUrl: this.difyUrl,
+                difyVersion: settings.difyVersion,
+                publicUrl: this.bootstrap.publicUrl,
+                domain: settings.domain,
+                certEmail: settings.certEmail,
+                registryMirrors: settings.registryMirrors ?? [],
+                pipMirrorUrl: settings.pipMirrorUrl,
+                imageRegistry,
+                scriptDigest: this.bootstrap.scriptDigest,
+                settingsDigest: this.bootstrap.settingsDigest,
+                bootstrapConfig: this.bootstrap.bootstrapConfig,
+                bootstrapScript: this.bootstrap.bootstrapScript,
+                timeoutSeconds: settings.readinessTimeoutMinutes * 60,
+            },
+            { parent: this, dependsOn: [this.readiness] },
         );
 
         this.instanceId = this.instance.id;

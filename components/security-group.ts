@@ -20,8 +20,9 @@ export interface DifySecurityGroupArgs {
      */
     adminCidr?: string;
     /**
-     * Opens 443 as well as 80 (index.ts: a `domain` is set, so Dify serves HTTPS). Turning it on or off creates
-     * or deletes the 443 rules; the 80 rules stay (Let's Encrypt's HTTP challenge comes in on 80).
+     * Opens 443 as well as 80 (index.ts: unless `plainHttp`, Dify serves HTTPS, on the domain or the EIP; port 80
+     * then only redirects to https and answers Let's Encrypt's HTTP challenge). Turning it on or off creates or
+     * deletes the 443 rules; the 80 rules stay.
      */
     httpsEnabled: boolean;
     /** Tags on the group (its rules take none). Updated in place. */
@@ -36,7 +37,7 @@ export interface IngressRule {
 }
 
 /**
- * The ingress the Dify host needs, and nothing else: 80 (and 443 with HTTPS) from the allowed CIDRs, 22 from the
+ * The ingress the Dify host needs, and nothing else: 80 (and 443 unless plain HTTP) from the allowed CIDRs, 22 from the
  * admin CIDR only. Dify's host-published debug ports (5001, 5002, 5003, 8194) are never opened.
  */
 export function difyIngressRules(args: Pick<DifySecurityGroupArgs, "allowedCidrs" | "adminCidr" | "httpsEnabled">): IngressRule[] {

@@ -45,6 +45,12 @@ export interface IntegrationSettings {
     authorizationTimeoutSeconds: number;
     agentAppName: string;
     agentSystemPrompt: string;
+    /**
+     * Run the smoke test (`npm run smoke`: the agent answers a question through an MCP tool call) at the end of
+     * every `pulumi up` that changes the agent's wiring, and fail the `up` when it fails. Default false. Needs the
+     * MCP authorization done (`mcpAuthorized`), and the `command` provider plugin where `up` runs.
+     */
+    smokeTestOnUp: boolean;
 }
 
 export const INTEGRATION_DEFAULTS = {
@@ -59,6 +65,7 @@ export const INTEGRATION_DEFAULTS = {
     mcpServerIdentifier: "aliyun-openapi",
     waitForAuthorization: false,
     authorizationTimeoutSeconds: 600,
+    smokeTestOnUp: false,
     agentAppName: "Alibaba Cloud Ops Agent",
     agentSystemPrompt:
         "You are an Alibaba Cloud operations assistant. Use the Alibaba Cloud OpenAPI tools to answer questions about the user's resources and say which region you queried.",
@@ -172,6 +179,7 @@ export function parseIntegrationSettings(source: ConfigSource, context: { stack:
         mcpProviderName: r.string("mcpProviderName", d.mcpProviderName),
         mcpServerIdentifier,
         waitForAuthorization: r.boolean("waitForAuthorization", d.waitForAuthorization),
+        smokeTestOnUp: r.boolean("smokeTestOnUp", d.smokeTestOnUp),
         authorizationTimeoutSeconds: r.integer("authorizationTimeoutSeconds", d.authorizationTimeoutSeconds, 60, 3600),
         agentAppName: r.string("agentAppName", d.agentAppName),
         agentSystemPrompt: r.string("agentSystemPrompt", d.agentSystemPrompt),

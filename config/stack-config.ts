@@ -13,6 +13,9 @@ import {
     shownUrl,
 } from "../rules/input-rules";
 import { EMAIL_RULE, isEmailAddress } from "../rules/email";
+import { DIFY_IMAGE_VERSIONS, difyImages } from "../rules/dify-images";
+import { PINNED_DIFY_VERSIONS, difyReleasePin } from "../rules/dify-releases";
+import { ACR_INSTANCE_ID_PATTERN, ACR_INSTANCE_ID_RULE, DEFAULT_REGISTRY_MIRRORS, IMAGE_SOURCES, type ImageSource } from "../rules/image-source";
 
 /**
  * Typed, validated stack settings. `index.ts` reads them from Pulumi config; the user-data preview script reads
@@ -190,31 +193,73 @@ export interface StackSettings {
     sshPublicKey?: string;
     /**
      * The Dify release tag the bootstrap deploys (no "v"), 1.8.0 or later; default `CONFIG_DEFAULTS.difyVersion`.
-     * Also the instance's `dify-version` tag. Changing it changes the user data, which replaces the instance: the
-     * old one is deleted first (Dify is down meanwhile), the new one runs the bootstrap with that release on the
-     * kept data disk (its data and secrets), and `pulumi up` waits for Dify again.
+     * Also the instance's `dify-version` tag. Changing it upgrades the running instance in place
+     * (DifyInstanceConfiguration, through Cloud Assistant): the data disk is snapshotted first (kept 7 days), the
+     * bootstrap runs again with the new release (keeping .env's secrets and the settings), pulls the images, and
+     * recreates the containers (Dify is down for that and the database migration), and `pulumi up` waits for Dify
+     * again. A lower version than the instance runs is refused (Dify's migrations only go forward).
      */
     difyVersion: string;
     /**
-     * Serve Dify on https://<domain> with a Let's Encrypt certificate instead of http://<EIP>; the name must
-     * point at the EIP (mainland regions need ICP filing), and `certEmail` is required. Unset (default): http on
-     * the EIP. Changing it changes Dify's URLs in the user data, which replaces the instance (see `difyVersion`);
-     * Dify's URL, the RAM app's redirect URI and the security group's 443 rules follow.
+     * Deploy a `difyVersion` that rules/dify-releases.ts does not pin, default false. Each pinned release has the
+     * content digest of its docker/ folder, which the bootstrap checks whatever it fetched against (refusing a
+     * mismatch); a version without a pin is refused at preview unless this is true, and then the bootstrap runs
+     * the release as fetched, unverified (preview warns). It is not in the user data: it changes no resource.
+     */
+    allowUnpinnedDifyVersion: boolean;
+    /**
+     * Serve Dify on https://<domain> with a Let's Encrypt certificate (the classic 90-day profile, renewed by a
+     * timer on the instance) instead of https://<EIP>; the name must point at the EIP (mainland regions need ICP
+     * filing), and `certEmail` is required. Unset (default): HTTPS on the EIP itself, with a Let's Encrypt IP
+     * certificate (`shortlived` profile, about 6 days, renewed twice a day when due). Refused with `plainHttp`.
+     * Changing it changes Dify's URLs, applied to the running instance (see `difyVersion`); Dify's URL
+     * and the RAM app's redirect URI follow.
      */
     domain?: string;
     /**
-     * The e-mail address Let's Encrypt sends certificate notices to; required with `domain`. Unset by default.
-     * It is in the user data even without a domain, so changing it replaces the instance (see `difyVersion`).
+     * The e-mail address Let's Encrypt sends certificate notices to; required with `domain`, optional without
+     * (certbot then registers without an address). Unset by default. It is in the bootstrap's settings, so
+     * changing it is applied to the running instance (see `difyVersion`).
      */
     certEmail?: string;
     /**
-     * Docker Hub mirrors (https URLs) for the host's Docker daemon, for mainland-China regions. Default none.
-     * Changing the list changes the user data, which replaces the instance (see `difyVersion`).
+     * Serve Dify over plain HTTP on http://<EIP>, without a certificate: an explicit opt-out, default false. Every
+     * preview warns, naming what then crosses the network in clear text (INIT_PASSWORD, the admin password at
+     * each sign-in, session cookies, the DashScope key as it is set in Dify, the OAuth authorization code).
+     * Refused with `domain`. Changing it changes Dify's URLs, applied to the running instance (see
+     * `difyVersion`); Dify's URL, the RAM app's redirect URI and the security group's 443 rules follow.
+     */
+    plainHttp: boolean;
+    /**
+     * Where Dify's images come from:
+     * - `docker-hub`: Docker Hub directly (default outside mainland China, cn-hongkong included);
+     * - `registry-mirror`: Docker Hub through the registry mirrors of `registryMirrors`, written into the Docker
+     *   daemon's daemon.json (default in mainland-China regions, and whenever `registryMirrors` is set);
+     * - `acr`: copies of the release's images (rules/dify-images.ts) in the existing ACR Enterprise Edition
+     *   instance `acrInstanceId`, which the stack fills with artifact subscription rules and links to the VPC
+     *   (components/acr-image-mirror.ts); needs a `difyVersion` listed there, and a manual first sync.
+     * Changing it is applied to the running instance (see `difyVersion`); to or from `acr` it also
+     * creates or deletes the registry's namespaces, repositories, rules and VPC link.
+     */
+    imageSource: ImageSource;
+    /**
+     * The ACR Enterprise Edition instance (`cri-…`) of imageSource `acr`, in the stack's region; required with
+     * `acr`, refused otherwise. Unset by default: the stack never buys one (Enterprise Edition is prepaid).
+     * Changing it replaces the namespaces, repositories, rules and VPC link (they belong to an instance), and the
+     * registry's address in the bootstrap's settings, which is applied to the running instance.
+     */
+    acrInstanceId?: string;
+    /**
+     * The Docker Hub mirrors (https URLs) the host's Docker daemon uses: with imageSource `registry-mirror`, the
+     * `registryMirrors` setting, or `DEFAULT_REGISTRY_MIRRORS` (https://mirrors-ssl.aliyuncs.com/, the mirror
+     * Alibaba's own Compute Nest Dify template writes into daemon.json in cn-* regions) when it is unset; with
+     * the other sources none (setting it is refused). Changing the list is applied to the running
+     * instance (see `difyVersion`).
      */
     registryMirrors: string[];
     /**
      * The PyPI index Dify's plugin daemon and sandbox install from. Default: https://mirrors.aliyun.com/pypi/simple
-     * in mainland-China regions, none elsewhere. Changing it changes the user data, which replaces the instance
+     * in mainland-China regions, none elsewhere. Changing it is applied to the running instance
      * (see `difyVersion`).
      */
     pipMirrorUrl?: string;
@@ -255,7 +300,7 @@ function isDifyReleaseTag(tag: string): boolean {
 }
 
 /** Mainland China regions, where Docker Hub and PyPI need mirrors (Hong Kong is outside the firewall). */
-function isMainlandChinaRegion(region: string): boolean {
+export function isMainlandChinaRegion(region: string): boolean {
     return region.startsWith("cn-") && region !== "cn-hongkong";
 }
 
@@ -417,6 +462,9 @@ export const CONFIG_DEFAULTS = {
     vswitchCidr: "172.16.0.0/24",
     allowedCidrs: ["0.0.0.0/0"],
     difyVersion: "1.14.1",
+    allowUnpinnedDifyVersion: false,
+    plainHttp: false,
+    // Unset: imageSource and the region choose (DEFAULT_REGISTRY_MIRRORS with registry-mirror, none otherwise).
     registryMirrors: [] as string[],
     readinessTimeoutMinutes: 45,
 } as const;
@@ -573,6 +621,21 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             `${CONFIG_NAMESPACE}:difyVersion is ${difyVersion}: Dify before ${PRESET_OAUTH_CLIENT_DIFY_VERSION} cannot use a preset OAuth client, so the MCP server must offer dynamic client registration; use ${PRESET_OAUTH_CLIENT_DIFY_VERSION} or later for Alibaba's Custom OAuth.`,
         );
     }
+    // Only a pinned release is verified on the instance (rules/dify-releases.ts); another one needs the opt-out.
+    const allowUnpinnedDifyVersion = r.boolean("allowUnpinnedDifyVersion", d.allowUnpinnedDifyVersion);
+    // (A version refused above gets no second problem.)
+    if (isDifyReleaseTag(difyVersion) && compareDifyVersions(difyVersion, MIN_DIFY_VERSION) >= 0 && difyReleasePin(difyVersion) === undefined) {
+        if (!allowUnpinnedDifyVersion) {
+            r.problem(
+                "difyVersion",
+                `is "${difyVersion}", which the stack has no pinned digest for, so the bootstrap could not verify the release it fetches; allowed: ${PINNED_DIFY_VERSIONS.join(", ")} (rules/dify-releases.ts), or set ${r.key("allowUnpinnedDifyVersion")} to true to deploy it unverified`,
+            );
+        } else {
+            warnings.push(
+                `${CONFIG_NAMESPACE}:difyVersion is ${difyVersion}, which the stack has no pinned digest for (pinned: ${PINNED_DIFY_VERSIONS.join(", ")}); with ${r.key("allowUnpinnedDifyVersion")} the bootstrap runs the release it fetches from GitHub, Gitee or the tarball without verifying it.`,
+            );
+        }
+    }
 
     const domain = r.string("domain")?.toLowerCase();
     const certEmail = r.string("certEmail");
@@ -584,6 +647,27 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     }
     if (certEmail !== undefined && !isEmailAddress(certEmail)) {
         r.problem("certEmail", `is ${JSON.stringify(certEmail)}; allowed: ${EMAIL_RULE}`);
+    }
+    // HTTPS by default, with or without a domain; plain HTTP only when asked for, and never for a domain.
+    const plainHttp = r.boolean("plainHttp", d.plainHttp);
+    if (plainHttp && domain !== undefined) {
+        r.problem("plainHttp", `is true but ${r.key("domain")} is set, and a domain is always served over HTTPS; allowed: plainHttp false (the default), or no domain`);
+    } else if (plainHttp) {
+        warnings.push(
+            `${r.key("plainHttp")} is true: Dify is served on http://<EIP> without TLS, so these cross the network in clear text: ` +
+                "the INIT_PASSWORD (when the stack creates the first admin), the admin password at every sign-in, the session cookies " +
+                "of every request, the DashScope API key as the stack sets it in Dify, and the OAuth authorization code Alibaba Cloud " +
+                `sends to the callback. Leave ${r.key("plainHttp")} unset for HTTPS with a Let's Encrypt certificate for the EIP.`,
+        );
+    }
+    // Let's Encrypt checks each issuance and renewal from its own, unpublished addresses over port 80.
+    if (!plainHttp && allowedCidrs.length > 0 && !allowedCidrs.includes("0.0.0.0/0")) {
+        warnings.push(
+            `${r.key("allowedCidrs")} does not include 0.0.0.0/0, but Let's Encrypt validates every certificate (first issuance and each renewal) ` +
+                "by fetching http://<name>/.well-known/acme-challenge/ from its own addresses, which it does not publish: unless they are " +
+                "inside allowedCidrs, the bootstrap cannot get a certificate and fails at \"requesting a certificate\". Port 80 only redirects to " +
+                "https and answers that challenge.",
+        );
     }
 
     // Mirrors end up in daemon.json, Dify's .env (which Compose interpolates: no "$") and shell variables.
@@ -597,8 +681,42 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             r.problem("registryMirrors", `contains ${shownUrl(mirror)} twice; allowed: each mirror once`);
         }
     });
+    // Where the images come from: the mirror by default in mainland regions (and whenever mirrors are given; an
+    // empty list, Pulumi.yaml's declared default, counts as unset), Docker Hub elsewhere, or an ACR instance.
+    const mirrorsGiven = registryMirrors.length > 0;
+    const mainland = region !== undefined && isMainlandChinaRegion(region);
+    const imageSource = r.oneOf("imageSource", IMAGE_SOURCES, mirrorsGiven || mainland ? "registry-mirror" : "docker-hub");
+    if (mirrorsGiven && imageSource !== "registry-mirror") {
+        r.problem(
+            "registryMirrors",
+            `is set but ${r.key("imageSource")} is ${imageSource}, which ${imageSource === "acr" ? "pulls the images from the ACR instance" : "pulls from Docker Hub directly"}; allowed: registryMirrors unset, or imageSource registry-mirror`,
+        );
+    }
+    const acrInstanceId = r.string("acrInstanceId");
+    if (acrInstanceId !== undefined && !ACR_INSTANCE_ID_PATTERN.test(acrInstanceId)) {
+        r.problem("acrInstanceId", `is ${JSON.stringify(acrInstanceId)}; allowed: ${ACR_INSTANCE_ID_RULE}`);
+    } else if (acrInstanceId !== undefined && imageSource !== "acr") {
+        r.problem("acrInstanceId", `is set but ${r.key("imageSource")} is ${imageSource}; allowed: unset, or imageSource acr`);
+    }
+    if (imageSource === "acr") {
+        if (acrInstanceId === undefined) {
+            r.problem(
+                "acrInstanceId",
+                `is not set but ${r.key("imageSource")} is acr; allowed: ${ACR_INSTANCE_ID_RULE} (the stack does not buy one: Enterprise Edition is prepaid only)`,
+            );
+        }
+        const versionAccepted = isDifyReleaseTag(difyVersion) && compareDifyVersions(difyVersion, MIN_DIFY_VERSION) >= 0;
+        if (versionAccepted && difyImages(difyVersion) === undefined) {
+            r.problem(
+                "difyVersion",
+                `is "${difyVersion}", whose images the stack does not list, and ${r.key("imageSource")} is acr, which copies exactly those images; allowed with acr: ${DIFY_IMAGE_VERSIONS.join(", ")} (rules/dify-images.ts), or imageSource registry-mirror or docker-hub`,
+            );
+        }
+    }
+    const effectiveMirrors = imageSource !== "registry-mirror" ? [] : mirrorsGiven ? registryMirrors : [...DEFAULT_REGISTRY_MIRRORS];
+
     const pipMirrorUrl =
-        r.string("pipMirrorUrl") ?? (region && isMainlandChinaRegion(region) ? "https://mirrors.aliyun.com/pypi/simple" : undefined);
+        r.string("pipMirrorUrl") ?? (mainland ? "https://mirrors.aliyun.com/pypi/simple" : undefined);
     const pipProblem = pipMirrorUrl === undefined ? undefined : httpsUrlProblem(pipMirrorUrl);
     if (pipMirrorUrl !== undefined && pipProblem !== undefined) {
         r.problem("pipMirrorUrl", `is ${shownUrl(pipMirrorUrl)}, which ${pipProblem}; allowed: an https URL of a PyPI simple index such as https://mirrors.aliyun.com/pypi/simple/, ${urlRule}`);
@@ -664,9 +782,13 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             adminCidr,
             sshPublicKey,
             difyVersion,
+            allowUnpinnedDifyVersion,
             domain,
             certEmail,
-            registryMirrors,
+            plainHttp,
+            imageSource,
+            acrInstanceId,
+            registryMirrors: effectiveMirrors,
             pipMirrorUrl,
             readinessTimeoutMinutes,
             tags,
@@ -674,8 +796,14 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     };
 }
 
-/** The public base URL of the Dify console: https with a domain, otherwise http on the EIP. */
-export function difyPublicUrl(address: string, domain?: string): string {
-    return domain ? `https://${domain}` : `http://${address}`;
+/**
+ * The public base URL of the Dify console: https://<domain> with a domain, otherwise https://<EIP> (a Let's
+ * Encrypt IP certificate), or http://<EIP> with the `plainHttp` opt-out.
+ */
+export function difyPublicUrl(address: string, settings: Pick<StackSettings, "domain" | "plainHttp">): string {
+    if (settings.domain) {
+        return `https://${settings.domain}`;
+    }
+    return settings.plainHttp ? `http://${address}` : `https://${address}`;
 }
 

@@ -25,7 +25,10 @@ export interface DifyMcpIntegrationArgs {
     settings: IntegrationSettings;
     /** Dify's public URL (`DifyHost.difyUrl`); also the RAM app's redirect URI base. Changing it updates every Dify resource. */
     difyUrl: pulumi.Input<string>;
-    /** What the Dify admin waits for before its first call (`DifyHost.readiness`). */
+    /**
+     * What the Dify admin waits for before its first call: `DifyHost.readiness` (Dify answers) and
+     * `DifyHost.configuration` (it runs the stack's settings; an upgrade in place finishes first).
+     */
     difyReady: pulumi.Resource[];
     /** The first admin's password: a Pulumi secret. Changing it changes the admin's password in Dify. */
     adminPassword: pulumi.Input<string>;

@@ -467,9 +467,9 @@ function worldOpenOnTcp(rules: readonly StackRule[], port: number): StackRule[] 
 }
 
 /**
- * Finds security groups that let the internet reach port 80 but not 443: DifySecurityGroup opens 443 only when
- * the stack has a domain (and so HTTPS with Let's Encrypt); without it, Dify's console, its sign-in and the
- * MCP OAuth callback travel as plain HTTP.
+ * Finds security groups that let the internet reach port 80 but not 443: DifySecurityGroup opens 443 unless the
+ * stack opted out of HTTPS (plainHttp); then Dify's console, its sign-in and the MCP OAuth callback travel as
+ * plain HTTP.
  */
 function checkHttpWithoutHttps(args: StackValidationArgs, reportViolation: ReportViolation): void {
     for (const [, rules] of groupBy(stackRules(args), (r) => r.group)) {
@@ -479,8 +479,8 @@ function checkHttpWithoutHttps(args: StackValidationArgs, reportViolation: Repor
         }
         reportViolation(
             `security group ${http[0].groupLabel} lets the internet reach port ${HTTP_PORT} (${namesOf(http)}) but not ` +
-                `${HTTPS_PORT}: Dify's console, sign-in and OAuth callback go over plain HTTP. Set dify-mcp-stack:domain and ` +
-                "certEmail (HTTPS with Let's Encrypt, which opens 443), or narrow allowedCidrs to your own networks",
+                `${HTTPS_PORT}: Dify's console, sign-in and OAuth callback go over plain HTTP. Unset dify-mcp-stack:plainHttp ` +
+                "(HTTPS with a Let's Encrypt certificate for the EIP or the domain, which opens 443), or narrow allowedCidrs to your own networks",
             http[0].resource.urn,
         );
     }
@@ -725,8 +725,8 @@ const noWorldOpenAcrossRules: StackValidationPolicy = {
 
 const httpNeedsHttps: StackValidationPolicy = {
     name: "http-needs-https",
-    description: "A security group that lets the internet reach port 80 must let it reach 443 too (HTTPS: a domain " +
-        "with Let's Encrypt). Advisory, since an IP-only stack without a domain is a supported setup; raise it to " +
+    description: "A security group that lets the internet reach port 80 must let it reach 443 too (HTTPS with " +
+        "Let's Encrypt, the default). Advisory, since plain HTTP (plainHttp) is a supported opt-out; raise it to " +
         "mandatory with --policy-pack-config.",
     enforcementLevel: "advisory",
     validateStack: checkHttpWithoutHttps,

@@ -4,8 +4,8 @@
 /**
  * An e-mail address: a local part of letters, digits and `._%+-` (starting with a letter or digit, no "..",
  * not ending in "."), "@", then a dotted domain of letters, digits and hyphens with a TLD of letters. No shell,
- * quote, sed or glob character can pass: Let's Encrypt's address is substituted by `sed` into the certbot
- * script of Dify's release and expanded there unquoted.
+ * quote, sed or glob character can pass: Let's Encrypt's address reaches certbot's `-m` on the instance (and the
+ * settings file, shell-quoted), and an address starting with "-" would read as an option.
  */
 export const EMAIL_PATTERN =
     /^(?=[^@]{1,64}@)[A-Za-z0-9](?:[A-Za-z0-9_%+-]|\.(?!\.))*(?<!\.)@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;

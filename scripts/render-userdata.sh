@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the exact cloud-init user data a stack's config produces, and nothing else, on stdout:
-#   ./scripts/render-userdata.sh <stack> [--public-ip <address>] [--data-disk-id <d-...>] > user-data.yaml
+#   ./scripts/render-userdata.sh <stack> [--public-ip <address>] [--data-disk-id <d-...>] [--image-registry <host>] > user-data.yaml
 # Everything else (the Node.js set-up, the build, warnings, errors) goes to stderr; a bad config exits non-zero.
 # `npm run --silent render:userdata -- <stack> ...` runs this script too. Without --silent, npm itself first prints
 # its "> dify-mcp-stack@... render:userdata" banner on stdout, which is why this script is the documented command.

@@ -17,6 +17,11 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v sfdisk >/dev/null 2>&1 || missing+=(fdisk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The Docker repository key tests make throwaway keys and read them with gpg, as the bootstrap does.
+command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
+# The bootstrap-status script runs under Ubuntu's awk (mawk) and Alibaba Cloud Linux's (gawk); the tests run both.
+command -v mawk >/dev/null 2>&1 || missing+=(mawk)
+command -v gawk >/dev/null 2>&1 || missing+=(gawk)
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -46,7 +46,8 @@ pulumi stack select --create "$stack" --secrets-provider passphrase
 
 # Resource provider plugins at the versions package-lock.json pins. env.sh turns automatic downloads off (tests
 # must not reach out), so a deployment installs them explicitly; this needs access to Pulumi's plugin host.
-for package in alicloud random; do
+# command runs the opt-in smoke test at the end of up (smokeTestOnUp); installed always, so turning it on needs no set-up.
+for package in alicloud random command; do
     version=$(node -p "require('./package-lock.json').packages['node_modules/@pulumi/$package'].version")
     if ! pulumi plugin ls 2>/dev/null | grep -Eq "^$package +resource +$version( |$)"; then
         pulumi plugin install resource "$package" "$version" || {

@@ -1,12 +1,17 @@
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { gzipSync } from "fflate";
+import { CERTBOT_IMAGE } from "../../rules/certbot";
 
 /** Everything the on-instance bootstrap needs to know. No API key or admin password belongs here. */
 export interface BootstrapSettings {
     /** Dify release tag, e.g. "1.14.1". */
     difyVersion: string;
-    /** The public base URL Dify's URL settings get: http://<EIP> or https://<domain>. */
+    /**
+     * The public base URL Dify's URL settings get: https://<domain>, https://<EIP>, or http://<EIP> (plainHttp). An
+     * https URL makes the bootstrap get a Let's Encrypt certificate (for the domain, else for the EIP) and renew it.
+     */
     publicUrl: string;
     /** One-time INIT_PASSWORD that gates Dify's first-admin setup (at most 30 characters). */
     initPassword: string;
@@ -16,6 +21,25 @@ export interface BootstrapSettings {
     certEmail?: string;
     registryMirrors: string[];
     pipMirrorUrl?: string;
+    /**
+     * A registry holding copies of Dify's Docker Hub images under the same names (an ACR instance's VPC endpoint,
+     * e.g. "dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com"): the bootstrap pulls them from there. Unset: Docker Hub.
+     */
+    imageRegistry?: string;
+    /**
+     * The content digest of the release's docker/ folder (rules/dify-releases.ts): the bootstrap verifies what it
+     * fetched against it and refuses a mismatch. Unset: the release is not verified (allowUnpinnedDifyVersion).
+     */
+    releaseDigest?: string;
+    /** The files of docker/ the digest covers (relative to docker/); unset: every file. Needs `releaseDigest`. */
+    releaseFiles?: readonly string[];
+    /** The commit the release tag points to, when pinned: the bootstrap checks a clone's HEAD against it. */
+    releaseCommit?: string;
+    /**
+     * DIFY_SETTINGS_DIGEST, which the bootstrap writes into its status so that Pulumi knows which settings a run
+     * applied: renderBootstrapApplication computes it (renderUserData fills it in itself). Unset: an empty line.
+     */
+    settingsDigest?: string;
 }
 
 /** Where cloud-init writes the two files, and what it runs. */
@@ -51,9 +75,32 @@ export function renderBootstrapConfig(settings: BootstrapSettings): string {
         ["DIFY_DATA_DISK_SERIAL", dataDiskSerial(settings.dataDiskId)],
         ["DIFY_DOMAIN", settings.domain ?? ""],
         ["DIFY_CERT_EMAIL", settings.certEmail ?? ""],
+        // The certbot the bootstrap runs for an https publicUrl (one pin for the instance and the tests).
+        ["DIFY_CERTBOT_IMAGE", CERTBOT_IMAGE],
         ["DIFY_REGISTRY_MIRRORS", settings.registryMirrors.join(" ")],
         ["DIFY_PIP_MIRROR_URL", settings.pipMirrorUrl ?? ""],
+        ["DIFY_IMAGE_REGISTRY", settings.imageRegistry ?? ""],
+        ["DIFY_RELEASE_DIGEST", settings.releaseDigest ?? ""],
+        // Space-separated: the bootstrap reads it with `read -a`.
+        ["DIFY_RELEASE_FILES", (settings.releaseFiles ?? []).join(" ")],
+        ["DIFY_RELEASE_COMMIT", settings.releaseCommit ?? ""],
+        ["DIFY_SETTINGS_DIGEST", settings.settingsDigest ?? ""],
     ];
+    if (settings.releaseDigest !== undefined && !/^[0-9a-f]{64}$/.test(settings.releaseDigest)) {
+        throw new Error(`DIFY_RELEASE_DIGEST is ${JSON.stringify(settings.releaseDigest)}; allowed: a SHA-256 in 64 lowercase hex digits`);
+    }
+    if (settings.releaseCommit !== undefined && !/^[0-9a-f]{40}$/.test(settings.releaseCommit)) {
+        throw new Error(`DIFY_RELEASE_COMMIT is ${JSON.stringify(settings.releaseCommit)}; allowed: a commit SHA in 40 lowercase hex digits`);
+    }
+    if (settings.releaseFiles !== undefined) {
+        if (settings.releaseDigest === undefined) {
+            throw new Error("DIFY_RELEASE_FILES is set without DIFY_RELEASE_DIGEST; the files only say what the digest covers");
+        }
+        const bad = settings.releaseFiles.find((file) => !/^[^\s/][^\s]*$/.test(file) || file.split("/").includes(".."));
+        if (bad !== undefined || settings.releaseFiles.length === 0) {
+            throw new Error(`DIFY_RELEASE_FILES contains ${JSON.stringify(bad ?? "nothing")}; allowed: one or more paths relative to docker/, without spaces or ".."`);
+        }
+    }
     // One line per value: a line break would survive the shell quoting but not the YAML block (a carriage return
     // becomes a newline there) nor the bootstrap's .env editing. The value is not shown: it may be a secret.
     for (const [key, value] of values) {
@@ -115,13 +162,63 @@ export function gzipBase64(text: string): string {
     return Buffer.from(gzipSync(Buffer.from(text, "utf8"), { level: 9, mtime: 0 })).toString("base64");
 }
 
+/** What DifyInstanceConfiguration applies to a running instance, and how it knows a run applied it. */
+export interface BootstrapApplication {
+    /**
+     * SHA-256 (hex) over the settings file without its DIFY_INIT_PASSWORD and DIFY_SETTINGS_DIGEST lines, and the
+     * shipped script's digest: a change of any setting or of the script changes it. The bootstrap writes it into
+     * its status (`settings=`).
+     */
+    settingsDigest: string;
+    /** SHA-256 (hex) of the script as shipped (compactScript's output). */
+    scriptDigest: string;
+    /**
+     * The settings file as the user data writes it, without the DIFY_INIT_PASSWORD line: no secret may go into a
+     * RunCommand, whose content Alibaba keeps in its invocation history. The instance keeps its own line.
+     */
+    config: string;
+    /** The shipped script, gzip+base64 (`gzipBase64`), byte for byte the user data's. */
+    script: string;
+}
+
+function sha256Hex(text: string): string {
+    return crypto.createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/** Drops the lines of a settings file that set KEY. */
+function withoutSetting(config: string, key: string): string {
+    return config
+        .split("\n")
+        .filter((line) => !line.startsWith(`${key}=`))
+        .join("\n");
+}
+
+/**
+ * The settings digest, the settings file without INIT_PASSWORD and the compressed script, from the same rendering as
+ * the user data (the INIT_PASSWORD given does not enter any of them). DifyBootstrap and DifyInstanceConfiguration
+ * both use it, so the digest the user data carries is the one Pulumi waits for.
+ */
+export function renderBootstrapApplication(settings: BootstrapSettings, script: string = readBootstrapScript()): BootstrapApplication {
+    const shipped = compactScript(script).trimEnd() + "\n";
+    const scriptDigest = sha256Hex(shipped);
+    const unsigned = withoutSetting(withoutSetting(renderBootstrapConfig({ ...settings, settingsDigest: undefined }), "DIFY_INIT_PASSWORD"), "DIFY_SETTINGS_DIGEST");
+    const settingsDigest = sha256Hex(`${unsigned}\nscript=${scriptDigest}\n`);
+    return {
+        settingsDigest,
+        scriptDigest,
+        config: withoutSetting(renderBootstrapConfig({ ...settings, settingsDigest }), "DIFY_INIT_PASSWORD"),
+        script: gzipBase64(shipped),
+    };
+}
+
 /**
  * Renders the cloud-init user data: a `#cloud-config` document that writes the settings file (0600, plain text, so
  * `render:userdata` shows what the instance gets) and the bootstrap script (0700, gzip+base64), then runs the
- * script once per instance.
+ * script once per instance. The settings carry their digest (renderBootstrapApplication).
  */
 export function renderUserData(settings: BootstrapSettings, script: string = readBootstrapScript()): string {
-    const config = renderBootstrapConfig(settings);
+    const application = renderBootstrapApplication(settings, script);
+    const config = renderBootstrapConfig({ ...settings, settingsDigest: application.settingsDigest });
     const body = [
         "#cloud-config",
         `# Dify ${settings.difyVersion} bootstrap, rendered by dify-mcp-stack. Log: /var/log/dify-bootstrap.log`,
@@ -136,7 +233,7 @@ export function renderUserData(settings: BootstrapSettings, script: string = rea
         "  permissions: '0700'",
         // Compressed: the script is most of the user data, and gzip leaves room under the 16 KB cap.
         "  encoding: gz+b64",
-        `  content: ${gzipBase64(compactScript(script).trimEnd() + "\n")}`,
+        `  content: ${application.script}`,
         "runcmd:",
         `- [bash, ${BOOTSTRAP_SCRIPT_PATH}]`,
         "",

@@ -1,5 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { CheckFailure } from "../engine/check";
+import { createAlibabaApiClient, endpointProblem, isApiErrorCode } from "../alibaba/client";
+import { cloudAssistantApi, ecsEndpoint, isInstanceNotReadyError, NOT_READY_RESULT_CODES } from "../alibaba/cloud-assistant-api";
+import { BootstrapObservation, BootstrapStatus, bootstrapFailureMessage, describeBootstrapStatus, LOG_TAIL_LINES, observeBootstrap } from "./bootstrap-status";
 import { joinSentences } from "./errors";
 import { probeDify } from "./transport";
 
@@ -13,6 +16,19 @@ export interface DifyReadinessInputs {
     timeoutSeconds: number;
     /** Pause between probes. */
     pollIntervalSeconds: number;
+    /**
+     * The instance's region. With it, `up` also reads the bootstrap's status on the instance through Cloud
+     * Assistant: it shows the progress, and stops at a failed step instead of waiting for the timeout. Without it,
+     * only the public URL is watched. Not compared by diff: it matters only while waiting.
+     */
+    regionId?: string;
+    /** ECS API endpoint (host or URL); default the region's. Tests point it at a local server. */
+    ecsEndpoint?: string;
+    /**
+     * How long the instance may take to boot and start the bootstrap (Cloud Assistant's agent reporting and the
+     * status file appearing) before `up` says it never did. Default 600.
+     */
+    bootTimeoutSeconds?: number;
 }
 
 export interface DifyReadinessOutputs extends DifyReadinessInputs {
@@ -39,6 +55,18 @@ export function checkDifyReadiness(news: Partial<DifyReadinessInputs>): CheckFai
     if (typeof news.pollIntervalSeconds !== "number" || news.pollIntervalSeconds <= 0 || news.pollIntervalSeconds > 300) {
         failures.push({ property: "pollIntervalSeconds", reason: "must be a number of seconds above 0 and at most 300" });
     }
+    if (news.regionId !== undefined && (typeof news.regionId !== "string" || !/^[a-z]{2}-[a-z0-9-]+$/.test(news.regionId))) {
+        failures.push({ property: "regionId", reason: "must be an Alibaba Cloud region id such as cn-hangzhou" });
+    }
+    if (news.ecsEndpoint !== undefined) {
+        const problem = typeof news.ecsEndpoint === "string" ? endpointProblem(news.ecsEndpoint) : "must be a string";
+        if (problem !== undefined) {
+            failures.push({ property: "ecsEndpoint", reason: problem });
+        }
+    }
+    if (news.bootTimeoutSeconds !== undefined && (typeof news.bootTimeoutSeconds !== "number" || news.bootTimeoutSeconds < 1 || news.bootTimeoutSeconds > 3600)) {
+        failures.push({ property: "bootTimeoutSeconds", reason: "must be a number of seconds from 1 to 3600" });
+    }
     return failures;
 }
 
@@ -51,24 +79,122 @@ export function diffDifyReadiness(olds: DifyReadinessOutputs, news: DifyReadines
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: false };
 }
 
-/** Waits for GET <difyUrl>/console/api/setup through the one Dify client; a timeout says what was last seen. */
-async function waitForDify(inputs: DifyReadinessInputs): Promise<{ setupStep: string; difyVersion: string }> {
-    try {
-        const probe = await probeDify(
-            { url: inputs.difyUrl, requestTimeoutMs: 10_000 },
-            { waitSeconds: inputs.timeoutSeconds, pollSeconds: inputs.pollIntervalSeconds },
-        );
-        return { setupStep: probe.setupStep, difyVersion: probe.version };
-    } catch (error) {
-        const lastSeen = error instanceof Error ? error.message : String(error);
-        throw new Error(
-            joinSentences(
-                `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}`,
-                `The bootstrap logs to /var/log/dify-bootstrap.log on instance ${inputs.instanceId}; ` +
-                    "raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again",
-            ),
-        );
+/** Default of `bootTimeoutSeconds`. */
+const DEFAULT_BOOT_TIMEOUT_SECONDS = 600;
+/** After the bootstrap says Dify is up on the instance, how long the public URL may stay silent. */
+const PUBLIC_URL_GRACE_SECONDS = 300;
+
+/** Why `up` stopped waiting: the failed step with the log's last lines, or what never happened. */
+function bootstrapFailure(inputs: DifyReadinessInputs, status: BootstrapStatus): Error {
+    return new Error(bootstrapFailureMessage(inputs.instanceId, status, "Fix the cause, then run pulumi up again (a new instance bootstraps from the start)."));
+}
+
+/** Reads the bootstrap's status through Cloud Assistant, or says why it cannot (then only the URL is watched). */
+function statusReader(inputs: DifyReadinessInputs): ((log: (line: string) => void) => Promise<BootstrapObservation | undefined>) | undefined {
+    const regionId = inputs.regionId;
+    if (regionId === undefined) {
+        return undefined;
     }
+    const api = cloudAssistantApi(createAlibabaApiClient({ endpoint: inputs.ecsEndpoint ?? ecsEndpoint(regionId) }));
+    const errors = { isInstanceNotReadyError, notReadyResultCodes: NOT_READY_RESULT_CODES };
+    let disabled = false;
+    return async (log) => {
+        if (disabled) {
+            return undefined;
+        }
+        try {
+            return await observeBootstrap(api, errors, { regionId, instanceId: inputs.instanceId });
+        } catch (err) {
+            // Without the permission (or with another refusal) `up` still works: it watches the URL alone.
+            if (isApiErrorCode(err, "Forbidden") || isApiErrorCode(err, "NoPermission") || isApiErrorCode(err, "InvalidAccessKeyId")) {
+                disabled = true;
+                log(
+                    `cannot read the bootstrap's progress through Cloud Assistant (${(err as Error).message}); ` +
+                        "grant ecs:RunCommand, ecs:DescribeInvocationResults and ecs:DescribeCloudAssistantStatus to see it. Watching the public URL only.",
+                );
+                return undefined;
+            }
+            return { kind: "unreadable", reason: err instanceof Error ? err.message : String(err) };
+        }
+    };
+}
+
+/**
+ * Waits until GET <difyUrl>/console/api/setup answers. Between probes it reads the bootstrap's status on the
+ * instance (with `regionId`): each new step goes to `up`'s output; a failed step, an instance that never boots
+ * and a bootstrap that never starts end the wait at once, with the reason.
+ */
+async function waitForDify(inputs: DifyReadinessInputs, log: (line: string) => void): Promise<{ setupStep: string; difyVersion: string }> {
+    const started = Date.now();
+    const elapsed = () => (Date.now() - started) / 1000;
+    const bootTimeout = inputs.bootTimeoutSeconds ?? DEFAULT_BOOT_TIMEOUT_SECONDS;
+    const readStatus = statusReader(inputs);
+    let lastSeen = "nothing yet";
+    let lastProgress = "";
+    let doneAt: number | undefined;
+    for (;;) {
+        try {
+            const probe = await probeDify({ url: inputs.difyUrl, requestTimeoutMs: 10_000 });
+            return { setupStep: probe.setupStep, difyVersion: probe.version };
+        } catch (error) {
+            lastSeen = error instanceof Error ? error.message : String(error);
+        }
+        const seen = readStatus ? await readStatus(log) : undefined;
+        let progress = "";
+        if (seen?.kind === "status") {
+            const status = seen.status;
+            if (status.state === "failed") {
+                throw bootstrapFailure(inputs, status);
+            }
+            if (status.state === "absent" && elapsed() > bootTimeout) {
+                throw new Error(
+                    `Instance ${inputs.instanceId} is running (Cloud Assistant answers) but its bootstrap has not started within ${bootTimeout}s: ` +
+                        "cloud-init did not run the user data. See /var/log/cloud-init-output.log on the instance.",
+                );
+            }
+            if (status.state === "done") {
+                doneAt ??= elapsed();
+                if (elapsed() - doneAt > PUBLIC_URL_GRACE_SECONDS) {
+                    throw new Error(
+                        `Dify is up on instance ${inputs.instanceId} (the bootstrap finished), but ${inputs.difyUrl} has not answered for ${PUBLIC_URL_GRACE_SECONDS}s; ` +
+                            `last seen: ${lastSeen}. Check the EIP association and the security group's rules for the Dify ports.`,
+                    );
+                }
+            }
+            progress = describeBootstrapStatus(status);
+        } else if (seen?.kind === "agent-offline") {
+            if (elapsed() > bootTimeout) {
+                throw new Error(
+                    `Instance ${inputs.instanceId} has not come up within ${bootTimeout}s: its Cloud Assistant agent ` +
+                        `${seen.everReported ? "stopped reporting" : "never reported"} (the instance did not boot, or its image has no Cloud Assistant agent). ` +
+                        "See the instance's system log in the ECS console; raise dify-mcp-stack:readinessTimeoutMinutes only if it is just slow.",
+                );
+            }
+            progress = "waiting for the instance to boot";
+        } else if (seen?.kind === "unreadable") {
+            progress = `bootstrap status unreadable: ${seen.reason}`;
+        }
+        if (progress !== "" && progress !== lastProgress) {
+            log(progress);
+            lastProgress = progress;
+        }
+        if (elapsed() >= inputs.timeoutSeconds) {
+            throw new Error(
+                joinSentences(
+                    `Dify at ${inputs.difyUrl} did not answer GET ${SETUP_PATH} within ${inputs.timeoutSeconds}s; last seen: ${lastSeen}` +
+                        (lastProgress !== "" ? `; the bootstrap last said: ${lastProgress}` : ""),
+                    `The bootstrap logs to /var/log/dify-bootstrap.log on instance ${inputs.instanceId} (the last ${LOG_TAIL_LINES} lines come with a failure); ` +
+                        "raise dify-mcp-stack:readinessTimeoutMinutes if the image pull is just slow, then run pulumi up again",
+                ),
+            );
+        }
+        await new Promise((resolve) => setTimeout(resolve, inputs.pollIntervalSeconds * 1000));
+    }
+}
+
+/** Progress lines go to the provider's stdout, which `pulumi up` shows as they come. */
+function progressLog(inputs: DifyReadinessInputs): (line: string) => void {
+    return (line) => console.log(`Dify on ${inputs.instanceId}: ${line}`);
 }
 
 export const difyReadinessProvider: pulumi.dynamic.ResourceProvider = {
@@ -81,7 +207,7 @@ export const difyReadinessProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: DifyReadinessInputs) {
-        const seen = await waitForDify(inputs);
+        const seen = await waitForDify(inputs, progressLog(inputs));
         const outs: DifyReadinessOutputs = { ...inputs, ...seen };
         return { id: `${inputs.instanceId}-ready`, outs };
     },
@@ -124,6 +250,16 @@ export interface DifyReadinessArgs {
     timeoutSeconds: pulumi.Input<number>;
     /** Pause between probes, above 0 and at most 300 seconds. Default 15. Changing it updates the state only. */
     pollIntervalSeconds?: pulumi.Input<number>;
+    /**
+     * The instance's region: `up` then shows the bootstrap's progress and stops at a failed step (through Cloud
+     * Assistant; needs ecs:RunCommand, ecs:DescribeInvocationResults, ecs:DescribeCloudAssistantStatus). Unset:
+     * the public URL alone is watched. Changing it changes nothing on a finished wait.
+     */
+    regionId?: pulumi.Input<string>;
+    /** ECS API endpoint; default the region's. Changing it changes nothing on a finished wait. */
+    ecsEndpoint?: pulumi.Input<string>;
+    /** How long the instance may take to boot and start the bootstrap, 1–3600 seconds. Default 600. */
+    bootTimeoutSeconds?: pulumi.Input<number>;
 }
 
 /** Makes `pulumi up` wait until Dify's console API answers on the public address. */

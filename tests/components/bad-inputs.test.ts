@@ -50,7 +50,7 @@ interface UserDataRow {
 type Row = PreviewRow | BootstrapRow | UserDataRow;
 
 const BAD: Row[] = [
-    // certEmail: substituted by sed into Dify's certbot script and expanded there unquoted.
+    // certEmail: certbot's -m on the instance; nothing that a shell, sed or option parsing would read otherwise.
     { where: "preview", setting: "certEmail", value: "a$(reboot)@x.io", expected: "allowed: an e-mail address such as ops+dify@corp.example.cn" },
     { where: "preview", setting: "certEmail", value: "a`reboot`@x.io", expected: "allowed: an e-mail address" },
     { where: "preview", setting: "certEmail", value: '"ops"@example.com', expected: "allowed: an e-mail address" },
@@ -99,6 +99,18 @@ const BAD: Row[] = [
         secret: "s3cr3t-token",
     },
     { where: "preview", setting: "registryMirrors", value: ["https://a.mirror.aliyuncs.com", "https://a.mirror.aliyuncs.com"], expected: "twice" },
+
+    // imageSource, acrInstanceId: the instance id goes into the preview warning's command line and the ACR API calls;
+    // mirrors only with registry-mirror; acr only with an instance and a release whose images are listed.
+    { where: "preview", setting: "imageSource", value: "dockerhub", expected: 'is "dockerhub"; allowed: docker-hub, registry-mirror, acr' },
+    { where: "preview", setting: "registryMirrors", value: ["https://a.mirror.aliyuncs.com"], with: { imageSource: "docker-hub" }, expected: "is set but dify-mcp-stack:imageSource is docker-hub" },
+    { where: "preview", setting: "registryMirrors", value: ["https://a.mirror.aliyuncs.com"], with: { imageSource: "acr", acrInstanceId: "cri-abc123" }, expected: "is set but dify-mcp-stack:imageSource is acr" },
+    { where: "preview", setting: "acrInstanceId", value: "", with: { imageSource: "acr" }, expected: "is not set but dify-mcp-stack:imageSource is acr; allowed: the id of an existing Container Registry Enterprise Edition instance" },
+    { where: "preview", setting: "acrInstanceId", value: "cri-abc;reboot", with: { imageSource: "acr" }, expected: '"cri-" and lowercase letters and digits' },
+    { where: "preview", setting: "acrInstanceId", value: "cri-$(reboot)", with: { imageSource: "acr" }, expected: '"cri-" and lowercase letters and digits' },
+    { where: "preview", setting: "acrInstanceId", value: "CRI-ABC123", with: { imageSource: "acr" }, expected: "allowed: the id of an existing Container Registry Enterprise Edition instance" },
+    { where: "preview", setting: "acrInstanceId", value: "cri-abc123", expected: "is set but dify-mcp-stack:imageSource is registry-mirror; allowed: unset, or imageSource acr" },
+    { where: "preview", setting: "difyVersion", value: "1.13.0", with: { imageSource: "acr", acrInstanceId: "cri-abc123" }, expected: "allowed with acr: 1.8.0, 1.14.1 (rules/dify-images.ts)" },
 
     // adminCidr: SSH, canonical and at most a /16.
     { where: "preview", setting: "adminCidr", value: "10.0.0.1/8", expected: 'which has host bits set; allowed: the block\'s network address, "10.0.0.0/8"' },
@@ -221,6 +233,10 @@ const GOOD: GoodPreviewRow[] = [
     { setting: "pipMirrorUrl", value: "https://10.0.0.5:8443/repository/pypi-proxy/simple/" },
     { setting: "registryMirrors", value: ["https://xxxx.mirror.aliyuncs.com", "https://mirrors-ssl.aliyuncs.com/"] },
     { setting: "registryMirrors", value: ["https://registry.corp.example.cn:5000"] },
+    { setting: "imageSource", value: "docker-hub" },
+    { setting: "imageSource", value: "registry-mirror" },
+    { setting: "imageSource", value: "acr", with: { acrInstanceId: "cri-a1b2c3d4e5f6g7h8" } },
+    { setting: "acrInstanceId", value: "cri-a1b2c3d4e5f6g7h8", with: { imageSource: "acr", difyVersion: "1.8.0" } },
     { setting: "adminCidr", value: "203.0.113.7/32" },
     { setting: "adminCidr", value: "10.20.0.0/16" },
     { setting: "allowedCidrs", value: ["0.0.0.0/0"] },

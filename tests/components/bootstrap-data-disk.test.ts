@@ -315,6 +315,22 @@ describe("INIT_PASSWORD leaves Dify once the first admin exists", () => {
         });
     }
 
+    it("asks the console over https once nginx serves it (port 80 then only answers with a redirect)", () => {
+        const docker = installedDify();
+        fs.appendFileSync(path.join(docker, ".env"), "NGINX_HTTPS_ENABLED=true\n");
+        // Port 80 answers 301 with an empty body, which curl -f takes for success; only https has the answer.
+        const curl = `echo "curl $*" >> "$WORK/curl.log"; case " $* " in *" -k "*"https://127.0.0.1/console/api/setup"*) echo '{"step": "finished"}' ;; *) exit 0 ;; esac`;
+        const result = runBootstrapFunctions("scrub_init_password", {
+            workDir,
+            script,
+            stubs: { curl, docker: `echo "docker $*" >> "$WORK/commands.log"`, systemctl: `echo "systemctl $*" >> "$WORK/commands.log"` },
+            env: { WORK: workDir },
+        });
+        expect(result.status).toBe(0);
+        expect(envFile(docker)).toContain("INIT_PASSWORD=\n");
+        expect(fs.readFileSync(path.join(workDir, "curl.log"), "utf8")).toContain("https://127.0.0.1/console/api/setup");
+    });
+
     it("waits for the bootstrap to finish, even when the console reports setup finished", () => {
         const docker = installedDify(false);
         const result = runBootstrapFunctions("scrub_init_password", {

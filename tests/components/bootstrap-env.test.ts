@@ -34,7 +34,10 @@ const CHANGED_KEYS = new Set([
     "INIT_PASSWORD",
     "PIP_MIRROR_URL",
     "EXPOSE_PLUGIN_DEBUGGING_PORT",
+    "PLUGIN_PYTHON_ENV_INIT_TIMEOUT",
 ]);
+/** Keys the bootstrap adds at the end when the release's .env.example lacks them. */
+const APPENDED_KEYS = new Set(["PLUGIN_IGNORE_UV_LOCK", "PLUGIN_PYTHON_ENV_INIT_TIMEOUT"]);
 
 /** Runs the shipped script's own functions against a copy of a release's .env.example. */
 function configure(version: string, workDir: string): { before: string; after: string; secrets: Map<string, string> } {
@@ -95,6 +98,11 @@ describe.each(["1.8.0", "1.14.1"])("Dify %s .env editing", (version) => {
         expect(secrets.get("REDIS_PASSWORD")).toMatch(/^[0-9a-f]{32}$/);
     });
 
+    it("gives the plugin daemon 600 s to set up a plugin's Python environment, and with a mirror, no uv.lock", () => {
+        expect(edited.get("PLUGIN_PYTHON_ENV_INIT_TIMEOUT")).toBe("600");
+        expect(edited.get("PLUGIN_IGNORE_UV_LOCK")).toBe("true");
+    });
+
     it("keeps values with /, &, \\ and = intact", () => {
         expect(edited.get("INIT_PASSWORD")).toBe(INIT_PASSWORD);
         expect(edited.get("PIP_MIRROR_URL")).toBe(PIP_MIRROR);
@@ -117,8 +125,11 @@ describe.each(["1.8.0", "1.14.1"])("Dify %s .env editing", (version) => {
     it("changes no other line", () => {
         const beforeLines = before.split("\n");
         const afterLines = after.split("\n");
-        expect(afterLines).toHaveLength(beforeLines.length);
-        afterLines.forEach((line, i) => {
+        // Appended after the release's last line (its final empty "line" moves down with them).
+        const appended = afterLines.slice(beforeLines.length - 1, -1);
+        expect(appended.map((line) => /^([A-Z0-9_]+)=/.exec(line)?.[1]).every((key) => key !== undefined && APPENDED_KEYS.has(key))).toBe(true);
+        expect(afterLines).toHaveLength(beforeLines.length + appended.length);
+        afterLines.slice(0, beforeLines.length - 1).forEach((line, i) => {
             const key = /^([A-Z0-9_]+)=/.exec(beforeLines[i])?.[1];
             if (key === undefined || !CHANGED_KEYS.has(key)) {
                 expect(line, `line ${i + 1}`).toBe(beforeLines[i]);
@@ -129,5 +140,20 @@ describe.each(["1.8.0", "1.14.1"])("Dify %s .env editing", (version) => {
     it("is idempotent and reuses the kept secrets on a second run (a rebuilt instance)", () => {
         const again = configure(version, workDir);
         expect(again.after).toBe(after);
+    });
+});
+
+describe("INIT_PASSWORD once the first admin exists", () => {
+    it("stays empty when scrub_init_password left its marker on the data disk (a re-applied bootstrap, a rebuilt instance)", () => {
+        const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dify-env-admin-exists-"));
+        fs.mkdirSync(path.join(workDir, "data", "dify"), { recursive: true });
+        // runBootstrapFunctions points DIFY_BOOTSTRAP_DATA_MOUNT at workDir/data.
+        fs.writeFileSync(path.join(workDir, "data", "dify", "admin-exists"), "2026-01-01T00:00:00Z\n");
+        const { after } = configure("1.14.1", workDir);
+        expect(parseEnv(after).get("INIT_PASSWORD")).toBe("");
+        expect(after).not.toContain(INIT_PASSWORD);
+        // Without the marker, the settings file's password goes in (the first boot).
+        fs.rmSync(path.join(workDir, "data", "dify", "admin-exists"));
+        expect(parseEnv(configure("1.14.1", workDir).after).get("INIT_PASSWORD")).toBe(INIT_PASSWORD);
     });
 });

@@ -18,6 +18,7 @@ import { difyReleaseDir } from "../harness/dify-release";
 import { DifyPython, ensureDifyPython, runDifyPython } from "../harness/dify-python";
 import { ComposeProject, composeCli, renderCompose, splitComposeArgs } from "../harness/compose";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
+import { CERTBOT_IMAGE } from "../../rules/certbot";
 
 /** The oldest and newest supported releases; DifyConfig always comes from the newest one's api/. */
 const DIFY_VERSIONS = ["1.8.0", "1.14.1"];
@@ -35,30 +36,54 @@ interface Scenario {
     name: string;
     env: Record<string, string>;
     publicUrl: string;
+    /** HTTPS (not plainHttp): the bootstrap gets a certificate, then turns nginx to HTTPS. */
+    https: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
     {
-        name: "an EIP over HTTP",
+        name: "the EIP over HTTPS (the default)",
+        publicUrl: "https://198.51.100.23",
+        https: true,
+        env: { DIFY_PUBLIC_URL: "https://198.51.100.23", DIFY_INIT_PASSWORD: INIT_PASSWORD, DIFY_PIP_MIRROR_URL: PIP_MIRROR, DIFY_CERTBOT_IMAGE: CERTBOT_IMAGE },
+    },
+    {
+        name: "the EIP over plain HTTP (plainHttp)",
         publicUrl: "http://198.51.100.23",
-        env: { DIFY_PUBLIC_URL: "http://198.51.100.23", DIFY_INIT_PASSWORD: INIT_PASSWORD, DIFY_PIP_MIRROR_URL: PIP_MIRROR },
+        https: false,
+        env: { DIFY_PUBLIC_URL: "http://198.51.100.23", DIFY_INIT_PASSWORD: INIT_PASSWORD, DIFY_PIP_MIRROR_URL: PIP_MIRROR, DIFY_CERTBOT_IMAGE: CERTBOT_IMAGE },
     },
     {
         name: "a domain with HTTPS",
         publicUrl: "https://dify.example.com",
+        https: true,
         env: {
             DIFY_PUBLIC_URL: "https://dify.example.com",
             DIFY_INIT_PASSWORD: INIT_PASSWORD,
             DIFY_PIP_MIRROR_URL: PIP_MIRROR,
             DIFY_DOMAIN: "dify.example.com",
             DIFY_CERT_EMAIL: "ops@example.com",
+            DIFY_CERTBOT_IMAGE: CERTBOT_IMAGE,
         },
     },
 ];
 
-/** Stands in for docker: records each `docker compose` call's directory, arguments and .env, and succeeds. */
+/**
+ * Stands in for docker: records each `docker compose` call's directory, arguments, .env and override file, and
+ * succeeds. Pulls succeed; `docker run` (the certbot image) records its arguments and leaves a certificate in the
+ * directory it mounts at /etc/letsencrypt, as certbot would.
+ */
 const DOCKER_STUB = `
-[ "\${1:-}" = compose ] || { echo "docker stub: unexpected call: docker $*" >&2; exit 1; }
+case "\${1:-}" in
+  compose) ;;
+  image | pull | tag) exit 0 ;;
+  run)
+    printf '%s\\0' "$@" >"$COMPOSE_CALLS/../certbot-run"
+    for a in "$@"; do case "$a" in *:/etc/letsencrypt) conf="\${a%:/etc/letsencrypt}" ;; esac; done
+    mkdir -p "$conf/live/dify" && echo certificate >"$conf/live/dify/fullchain.pem" && echo key >"$conf/live/dify/privkey.pem"
+    exit 0 ;;
+  *) echo "docker stub: unexpected call: docker $*" >&2; exit 1 ;;
+esac
 shift
 n=$(find "$COMPOSE_CALLS" -mindepth 1 -maxdepth 1 -type d | wc -l)
 call="$COMPOSE_CALLS/$(printf '%03d' "$n")"
@@ -66,12 +91,15 @@ mkdir -p "$call"
 printf '%s' "$PWD" >"$call/cwd"
 printf '%s\\0' "$@" >"$call/args"
 if [ -f .env ]; then cp .env "$call/env"; fi
+if [ -f docker-compose.override.yaml ]; then cp docker-compose.override.yaml "$call/override"; fi
 `;
 
 interface ComposeCall {
     cwd: string;
     args: string[];
     env: string;
+    /** docker-compose.override.yaml at the time of the call, if there was one. */
+    override?: string;
 }
 
 interface Rendered {
@@ -87,6 +115,8 @@ interface Deployment {
     renders: Rendered[];
     secrets: Map<string, string>;
     files: Map<string, string>;
+    /** The arguments of the one `docker run` (the certbot image), when there was one. */
+    certbotArgs?: string[];
 }
 
 /** The files of the docker/ folder the bootstrap may write (not the release's own subfolders). */
@@ -119,31 +149,42 @@ function deploy(tag: string, scenario: Scenario, workDir: string): Deployment {
     expect(result.stderr).toBe("");
     expect(result.status, result.stdout).toBe(0);
 
-    const calls = fs
+    const calls: ComposeCall[] = fs
         .readdirSync(callsDir)
         .sort()
         .map((name) => {
             const dir = path.join(callsDir, name);
+            const override = path.join(dir, "override");
             return {
                 cwd: fs.readFileSync(path.join(dir, "cwd"), "utf8"),
                 args: fs.readFileSync(path.join(dir, "args"), "utf8").split("\0").slice(0, -1),
                 env: fs.readFileSync(path.join(dir, "env"), "utf8"),
+                override: fs.existsSync(override) ? fs.readFileSync(override, "utf8") : undefined,
             };
         });
     const files = topLevelFiles(dockerDir);
     const finalEnv = fs.readFileSync(path.join(dockerDir, ".env"), "utf8");
+    const overrideFile = path.join(dockerDir, "docker-compose.override.yaml");
+    const finalOverride = fs.existsSync(overrideFile) ? fs.readFileSync(overrideFile, "utf8") : undefined;
+    const certbotRun = path.join(workDir, "certbot-run");
+    const certbotArgs = fs.existsSync(certbotRun) ? fs.readFileSync(certbotRun, "utf8").split("\0").slice(0, -1) : undefined;
 
-    // Each `up` rendered with its own options and the .env as it was when the bootstrap ran it.
+    // Each `up` rendered with its own options, and the .env and override file as they were when the bootstrap ran it.
     const renders: Rendered[] = [];
     const seen = new Set<string>();
     for (const call of calls) {
         const { globals, command, rest } = splitComposeArgs(call.args);
-        const key = JSON.stringify([call.cwd, globals, call.env]);
+        const key = JSON.stringify([call.cwd, globals, call.env, call.override]);
         if (command !== "up" || seen.has(key)) {
             continue;
         }
         seen.add(key);
         fs.writeFileSync(path.join(call.cwd, ".env"), call.env);
+        if (call.override === undefined) {
+            fs.rmSync(path.join(call.cwd, "docker-compose.override.yaml"), { force: true });
+        } else {
+            fs.writeFileSync(path.join(call.cwd, "docker-compose.override.yaml"), call.override);
+        }
         renders.push({
             globals,
             label: `docker compose ${[...globals, command, ...rest].join(" ")}`,
@@ -151,8 +192,11 @@ function deploy(tag: string, scenario: Scenario, workDir: string): Deployment {
         });
     }
     fs.writeFileSync(path.join(dockerDir, ".env"), finalEnv);
+    if (finalOverride !== undefined) {
+        fs.writeFileSync(overrideFile, finalOverride);
+    }
     const secrets = parseEnv(fs.readFileSync(path.join(workDir, "data", "dify", "secrets.env"), "utf8"));
-    return { dockerDir, calls, renders, secrets, files };
+    return { dockerDir, calls, renders, secrets, files, certbotArgs };
 }
 
 /** Dify's Python environment, or an error naming how to get it. */
@@ -307,15 +351,73 @@ describe.each(DIFY_VERSIONS)("Dify %s: what Compose hands each container", (tag)
             for (const call of current.calls) {
                 expect(call.cwd).toBe(current.dockerDir);
             }
-            if (scenario.env.DIFY_DOMAIN) {
-                expect(current.renders.map((r) => r.globals)).toContainEqual(["--profile", "certbot"]);
-                // The last `up` (nginx recreated once the certificate is there) serves HTTPS.
-                const https = current.renders[current.renders.length - 1];
-                expect(https.globals).toEqual(["--profile", "certbot"]);
-                expect(Object.keys(https.project.services)).toContain("certbot");
-                expect(https.project.services.nginx.environment?.NGINX_HTTPS_ENABLED).toBe("true");
-                expect(https.project.services.nginx.environment?.NGINX_SERVER_NAME).toBe(scenario.env.DIFY_DOMAIN);
+            // The release's certbot service (unpinned image, never renews) is not used: the bootstrap runs its own.
+            for (const render of current.renders) {
+                expect(render.globals, render.label).toEqual([]);
+                expect(Object.keys(render.project.services), render.label).not.toContain("certbot");
             }
+        });
+
+        it(scenario.https ? "serves HTTPS once the certificate is there, port 80 only redirecting and answering ACME" : "serves plain HTTP on port 80, no certificate", () => {
+            const current = deployment();
+            const { dockerDir } = current;
+            const released = [
+                { mode: "ingress", target: 80, published: "80", protocol: "tcp" },
+                { mode: "ingress", target: 443, published: "443", protocol: "tcp" },
+            ];
+            if (!scenario.https) {
+                expect(current.renders).toHaveLength(1);
+                const nginx = current.renders[0].project.services.nginx;
+                expect(nginx.environment?.NGINX_HTTPS_ENABLED).toBe("false");
+                expect(nginx.environment?.NGINX_ENABLE_CERTBOT_CHALLENGE).toBe("false");
+                expect(nginx.ports).toEqual(released);
+                expect(current.certbotArgs).toBeUndefined();
+                expect(current.files.has("nginx-https-redirect.conf")).toBe(false);
+                return;
+            }
+            // First over HTTP, nginx answering the challenge from the webroot certbot writes into; then HTTPS.
+            expect(current.renders.map((r) => r.label)).toEqual(["docker compose up -d", "docker compose up -d --no-deps --force-recreate nginx"]);
+            const [before, after] = current.renders.map((r) => r.project.services.nginx);
+            expect(before.environment).toMatchObject({ NGINX_HTTPS_ENABLED: "false", NGINX_ENABLE_CERTBOT_CHALLENGE: "true" });
+            expect(before.ports).toEqual(released);
+            expect(after.environment).toMatchObject({
+                NGINX_HTTPS_ENABLED: "true",
+                NGINX_ENABLE_CERTBOT_CHALLENGE: "true",
+                // nginx's entrypoint serves /etc/letsencrypt/live/<CERTBOT_DOMAIN>/<files>: certbot's lineage "dify".
+                CERTBOT_DOMAIN: "dify",
+                NGINX_SSL_CERT_FILENAME: "fullchain.pem",
+                NGINX_SSL_CERT_KEY_FILENAME: "privkey.pem",
+                NGINX_SSL_PROTOCOLS: "TLSv1.2 TLSv1.3",
+                NGINX_SERVER_NAME: scenario.env.DIFY_DOMAIN ?? "_",
+                NGINX_PORT: "80",
+                NGINX_SSL_PORT: "443",
+            });
+            // Host port 80 reaches the redirect server (8080), not Dify's own server, which keeps container port 80.
+            expect(after.ports).toEqual([
+                { mode: "ingress", target: 8080, published: "80", protocol: "tcp" },
+                { mode: "ingress", target: 443, published: "443", protocol: "tcp" },
+            ]);
+            const redirect = current.files.get("nginx-https-redirect.conf") ?? "";
+            expect(redirect).toContain("    listen 8080 default_server;\n");
+            expect(redirect).toMatch(/location \/\.well-known\/acme-challenge\/ \{\s*root \/var\/www\/html;\s*\}/);
+            expect(redirect).toMatch(/location \/ \{\s*return 301 https:\/\/\$host\$request_uri;\s*\}/);
+            const volumes = (after.volumes ?? []).map((v) => ({ source: v.source, target: v.target, read_only: v.read_only ?? false }));
+            expect(volumes).toContainEqual({
+                source: path.join(dockerDir, "nginx-https-redirect.conf"),
+                target: "/etc/nginx/conf.d/https-redirect.conf",
+                read_only: true,
+            });
+            // nginx reads what certbot wrote: the same host directories, where the certbot image has them too.
+            const certbot = current.certbotArgs ?? [];
+            for (const [dir, target] of [["conf", "/etc/letsencrypt"], ["www", "/var/www/html"]]) {
+                const source = path.join(dockerDir, "volumes", "certbot", dir);
+                expect(volumes).toContainEqual({ source, target, read_only: false });
+                expect(certbot).toContain(`${source}:${target}`);
+            }
+            expect(certbot.slice(0, 3)).toEqual(["run", "--rm", "--pull"]);
+            expect(certbot).toContain(CERTBOT_IMAGE);
+            const name = scenario.env.DIFY_DOMAIN ?? "198.51.100.23";
+            expect(certbot.join(" ")).toContain(scenario.env.DIFY_DOMAIN ? `-d ${name}` : `--ip-address ${name} --preferred-profile shortlived`);
         });
 
         it("gives every Dify Python service an environment that Dify's DifyConfig accepts, with the values we set", () => {
@@ -377,6 +479,13 @@ describe.each(DIFY_VERSIONS)("Dify %s: what Compose hands each container", (tag)
                 expect(daemon.DB_PASSWORD, render.label).toBe(secrets.get("DB_PASSWORD"));
                 expect(daemon.REDIS_PASSWORD, render.label).toBe(secrets.get("REDIS_PASSWORD"));
                 expect(daemon.PIP_MIRROR_URL, render.label).toBe(PIP_MIRROR);
+                // The install task is not marked failed 3 minutes in (PYTHON_ENV_INIT_TIMEOUT + 60 s) while uv downloads.
+                expect(daemon.PYTHON_ENV_INIT_TIMEOUT, render.label).toBe("600");
+                if (tag !== "1.8.0") {
+                    // Daemon 0.5.8+ reads it (1.8.0 ships an older daemon, and no .env in its environment): with a
+                    // mirror, plugins with a uv.lock resolve against the mirror instead of `uv sync --frozen`.
+                    expect(daemon.PLUGIN_IGNORE_UV_LOCK, render.label).toBe("true");
+                }
                 expect(daemon.SERVER_PORT, render.label).toBe("5002");
                 expect(daemon.PLUGIN_REMOTE_INSTALLING_PORT, render.label).toBe("5003");
                 expect(api.PLUGIN_DAEMON_URL, render.label).toBe("http://plugin_daemon:5002");

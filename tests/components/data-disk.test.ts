@@ -8,6 +8,7 @@ import { DifyHost, DifyHostSettings } from "../../components/dify-host";
 import { hostArgsWith } from "./host-args";
 
 vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
+vi.mock("../../dynamic-providers/dify/instance-configuration", () => import("./dynamic-stubs"));
 
 const KMS_KEY = "key-hzz62f1cb66fa42qo9abc";
 let registered: RegisteredResource[];

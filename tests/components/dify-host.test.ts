@@ -3,8 +3,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
 import { DifyHost } from "../../components/dify-host";
 import { BASE_HOST_ARGS, hostArgsWith } from "./host-args";
+import { STUB_REGISTRATIONS } from "./dynamic-stubs";
+import * as crypto from "crypto";
+import { gunzipSync } from "zlib";
+import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 
 vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
+vi.mock("../../dynamic-providers/dify/instance-configuration", () => import("./dynamic-stubs"));
 
 const baseArgs = BASE_HOST_ARGS;
 
@@ -29,15 +34,15 @@ describe("DifyHost", () => {
         const instance = one("alicloud:ecs/instance:Instance");
         const userData = Buffer.from(String(instance.inputs.userData), "base64").toString("utf8");
         expect(userData.startsWith("#cloud-config\n")).toBe(true);
-        expect(userData).toContain(`DIFY_PUBLIC_URL='http://${MOCK_EIP_ADDRESS}'`);
+        expect(userData).toContain(`DIFY_PUBLIC_URL='https://${MOCK_EIP_ADDRESS}'`);
         expect(userData).toContain("DIFY_VERSION='1.14.1'");
         // The data disk is found by its id, known before the instance boots.
         expect(userData).toContain("DIFY_DATA_DISK_SERIAL='bp1mockdatadisk'");
-        expect(await valueOf(host.difyUrl)).toBe(`http://${MOCK_EIP_ADDRESS}`);
+        expect(await valueOf(host.difyUrl)).toBe(`https://${MOCK_EIP_ADDRESS}`);
     });
 
     it("exports the MCP OAuth callback the RAM app must register", async () => {
-        expect(await valueOf(host.mcpOAuthCallbackUrl)).toBe(`http://${MOCK_EIP_ADDRESS}/console/api/mcp/oauth/callback`);
+        expect(await valueOf(host.mcpOAuthCallbackUrl)).toBe(`https://${MOCK_EIP_ADDRESS}/console/api/mcp/oauth/callback`);
         expect(await valueOf(host.publicIp)).toBe(MOCK_EIP_ADDRESS);
         expect(await valueOf(host.instanceId)).toBe("dify-instance-id");
     });
@@ -88,12 +93,13 @@ describe("DifyHost", () => {
         expect(one("alicloud:ecs/instance:Instance").inputs.tags).toMatchObject({ "dify-version": "1.14.1" });
     });
 
-    it("waits for Dify on the public URL of this instance", () => {
+    it("waits for Dify on the public URL of this instance, following its bootstrap in the stack's region", () => {
         const readiness = registered.find((r) => r.type.includes("DifyReadiness"));
         expect(readiness?.inputs).toMatchObject({
-            difyUrl: `http://${MOCK_EIP_ADDRESS}`,
+            difyUrl: `https://${MOCK_EIP_ADDRESS}`,
             instanceId: "dify-instance-id",
             timeoutSeconds: 45 * 60,
+            regionId: "cn-hangzhou",
         });
     });
 
@@ -125,5 +131,114 @@ describe("DifyHost options", () => {
         const instance = added.find((r) => r.type === "alicloud:ecs/instance:Instance");
         expect(instance?.inputs.keyName).toBe("dify-test-admin");
         expect(await valueOf(withExtras.mcpOAuthCallbackUrl)).toBe("https://dify.example.com/console/api/mcp/oauth/callback");
+    });
+
+    it("serves plain http://<EIP> only with plainHttp, in Dify's URLs, the callback and the readiness probe", async () => {
+        const before = registered.length;
+        const plain = new DifyHost("plain", hostArgsWith({ plainHttp: true }));
+        expect(await valueOf(plain.difyUrl)).toBe(`http://${MOCK_EIP_ADDRESS}`);
+        expect(await valueOf(plain.mcpOAuthCallbackUrl)).toBe(`http://${MOCK_EIP_ADDRESS}/console/api/mcp/oauth/callback`);
+        await settle();
+        const added = registered.slice(before);
+        const instance = added.find((r) => r.type === "alicloud:ecs/instance:Instance");
+        const userData = Buffer.from(String(instance?.inputs.userData), "base64").toString("utf8");
+        expect(userData).toContain(`DIFY_PUBLIC_URL='http://${MOCK_EIP_ADDRESS}'`);
+        expect(added.find((r) => r.type.includes("DifyReadiness"))?.inputs.difyUrl).toBe(`http://${MOCK_EIP_ADDRESS}`);
+    });
+
+    it("pulls from Docker Hub by default and from the given image registry (imageSource acr) when there is one", async () => {
+        const before = registered.length;
+        const fromAcr = new DifyHost("acr", { ...BASE_HOST_ARGS, imageRegistry: pulumi.output("dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com") });
+        await valueOf(fromAcr.mcpOAuthCallbackUrl);
+        await settle();
+        const instance = registered.slice(before).find((r) => r.type === "alicloud:ecs/instance:Instance");
+        const userData = Buffer.from(String(instance?.inputs.userData), "base64").toString("utf8");
+        expect(userData).toContain("DIFY_IMAGE_REGISTRY='dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com'");
+        const base = registered.find((r) => r.type === "alicloud:ecs/instance:Instance" && r.name === "dify-instance");
+        const defaultUserData = Buffer.from(String(base?.inputs.userData), "base64").toString("utf8");
+        expect(defaultUserData).toContain("DIFY_IMAGE_REGISTRY=''");
+    });
+
+    it("writes the resolved registry mirrors into the user data", async () => {
+        const before = registered.length;
+        const mirrored = new DifyHost("mirrored", hostArgsWith({ registryMirrors: ["https://mirrors-ssl.aliyuncs.com/"] }));
+        await valueOf(mirrored.mcpOAuthCallbackUrl);
+        await settle();
+        const instance = registered.slice(before).find((r) => r.type === "alicloud:ecs/instance:Instance");
+        const userData = Buffer.from(String(instance?.inputs.userData), "base64").toString("utf8");
+        expect(userData).toContain("DIFY_REGISTRY_MIRRORS='https://mirrors-ssl.aliyuncs.com/'");
+    });
+});
+
+describe("a new difyVersion (or any bootstrap setting) is applied to the running instance", () => {
+    it("ignores user data changes on the instance instead of replacing it (the old instance still goes first on a replace)", async () => {
+        const options = new Map<string, pulumi.CustomResourceOptions>();
+        const built = new DifyHost("inplace", baseArgs, {
+            transformations: [
+                (resource) => {
+                    options.set(resource.name, resource.opts as pulumi.CustomResourceOptions);
+                    return undefined;
+                },
+            ],
+        });
+        await valueOf(built.mcpOAuthCallbackUrl);
+        await settle();
+        const instance = options.get("inplace-instance");
+        expect(instance?.ignoreChanges).toContain("userData");
+        expect(instance?.replaceOnChanges ?? []).not.toContain("userData");
+        expect(instance?.deleteBeforeReplace).toBe(true);
+        // The first create still gets the user data (ignoreChanges applies to changes only).
+        expect(registered.find((r) => r.name === "inplace-instance")?.inputs.userData).toBeTruthy();
+    });
+
+    it("has a configuration resource after readiness that carries the settings and the user data's digest", async () => {
+        const configuration = registered.find((r) => r.type.endsWith("DifyInstanceConfiguration") && r.name === "dify-configuration");
+        const difyUrl = await valueOf(host.difyUrl);
+        expect(configuration?.inputs).toMatchObject({
+            instanceId: "dify-instance-id",
+            regionId: "cn-hangzhou",
+            dataDiskId: "d-bp1mockdatadisk",
+            difyUrl,
+            publicUrl: difyUrl,
+            difyVersion: "1.14.1",
+            registryMirrors: [],
+            timeoutSeconds: 45 * 60,
+        });
+        const inputs = configuration?.inputs as Record<string, string>;
+        // The digest the user data carries, which the bootstrap writes into its status.
+        const instance = registered.find((r) => r.type === "alicloud:ecs/instance:Instance" && r.name === "dify-instance");
+        const userData = Buffer.from(String(instance?.inputs.userData), "base64").toString("utf8");
+        expect(inputs.settingsDigest).toMatch(/^[0-9a-f]{64}$/);
+        expect(userData).toContain(`DIFY_SETTINGS_DIGEST='${inputs.settingsDigest}'`);
+        // The settings file without INIT_PASSWORD (no secret goes through Cloud Assistant), the same script.
+        expect(inputs.bootstrapConfig).toContain(`DIFY_SETTINGS_DIGEST='${inputs.settingsDigest}'\n`);
+        expect(inputs.bootstrapConfig).not.toContain("DIFY_INIT_PASSWORD");
+        expect(inputs.bootstrapConfig).not.toContain(MOCK_INIT_PASSWORD);
+        for (const line of inputs.bootstrapConfig.trimEnd().split("\n")) {
+            expect(userData).toContain(line);
+        }
+        const shipped = compactScript(readBootstrapScript()).trimEnd() + "\n";
+        expect(gunzipSync(Buffer.from(inputs.bootstrapScript, "base64")).toString("utf8")).toBe(shipped);
+        expect(userData).toContain(`  content: ${inputs.bootstrapScript}\n`);
+        expect(inputs.scriptDigest).toBe(crypto.createHash("sha256").update(shipped).digest("hex"));
+        // After the first boot's wait, so that it reads a finished status.
+        const registration = STUB_REGISTRATIONS.find((r) => r.name === "dify-configuration");
+        expect(registration?.opts?.dependsOn).toEqual([host.readiness]);
+        expect(host.configuration).toBe(registration?.resource);
+    });
+
+    it("gives the configuration the registry mirrors and image registry the user data has", async () => {
+        const before = registered.length;
+        const mirrored = new DifyHost("mirrored-config", {
+            ...hostArgsWith({ registryMirrors: ["https://mirrors-ssl.aliyuncs.com/"] }),
+            imageRegistry: pulumi.output("dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com"),
+        });
+        await valueOf(mirrored.mcpOAuthCallbackUrl);
+        await settle();
+        const configuration = registered.slice(before).find((r) => r.type.endsWith("DifyInstanceConfiguration"));
+        expect(configuration?.inputs).toMatchObject({
+            registryMirrors: ["https://mirrors-ssl.aliyuncs.com/"],
+            imageRegistry: "dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com",
+        });
     });
 });

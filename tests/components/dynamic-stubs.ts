@@ -11,6 +11,7 @@ export const STUB_TYPE_PREFIX = "dify-mcp-stack:test:";
 
 export const STUB_OUTPUTS: Record<string, Record<string, unknown>> = {
     DifyReadiness: { setupStep: "not_started", difyVersion: "1.14.1" },
+    DifyInstanceConfiguration: { appliedSettingsDigest: "0".repeat(64), reportedDifyVersion: "1.14.1" },
     RamOAuthApplication: { appId: "4071151845732613353", clientSecret: undefined },
     OpenApiMcpServer: {
         serverId: "v6ZZ7ftCzEILWmock",
@@ -38,17 +39,22 @@ export const STUB_IDS: Record<string, string> = {
     DifyAgentApp: STUB_OUTPUTS.DifyAgentApp.appId as string,
 };
 
+/** Every stub constructed, with its resource options (Pulumi's mocks do not report dependsOn), in order. */
+export const STUB_REGISTRATIONS: { typeName: string; name: string; resource: pulumi.CustomResource; opts?: pulumi.CustomResourceOptions }[] = [];
+
 function stub(typeName: string) {
     return class extends pulumi.CustomResource {
         constructor(name: string, args: Record<string, pulumi.Input<unknown>>, opts?: pulumi.CustomResourceOptions) {
             const outputs = Object.fromEntries(Object.keys(STUB_OUTPUTS[typeName]).map((key) => [key, undefined]));
             super(`${STUB_TYPE_PREFIX}${typeName}`, name, { ...outputs, ...args }, opts);
+            STUB_REGISTRATIONS.push({ typeName, name, resource: this, opts });
         }
     } as unknown as new (name: string, args: object, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource &
         Record<string, pulumi.Output<unknown>>;
 }
 
 export const DifyReadiness = stub("DifyReadiness");
+export const DifyInstanceConfiguration = stub("DifyInstanceConfiguration");
 export const RamOAuthApplication = stub("RamOAuthApplication");
 export const DifyAdmin = stub("DifyAdmin");
 export const DifyModelProvider = stub("DifyModelProvider");

@@ -14,6 +14,7 @@ export const BASE_HOST_ARGS: DifyHostArgs = {
         difyVersion: "1.14.1",
         registryMirrors: [],
         readinessTimeoutMinutes: 45,
+        region: "cn-hangzhou",
     },
     network: { zoneId: "cn-hangzhou-j", vswitchId: "vsw-1", securityGroupId: "sg-1" },
     instance: { instanceType: "ecs.c7.large", imageId: "ubuntu_22_04_x64_20G_alibase_20260522.vhd", imageFromLookup: true },

@@ -1,16 +1,9 @@
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { importProgram } from "./program-under-mocks";
 import * as pulumi from "@pulumi/pulumi";
 import { MOCK_ADMIN_PASSWORD, MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
-import { STUB_OUTPUTS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
+import { STUB_OUTPUTS, STUB_REGISTRATIONS, STUB_TYPE_PREFIX } from "./dynamic-stubs";
 
-// The real dynamic resources cannot be serialized from inside vitest (see dynamic-stubs.ts).
-vi.mock("../../dynamic-providers/dify/readiness", async (original) => ({ ...(await original()), DifyReadiness: (await import("./dynamic-stubs")).DifyReadiness }));
-vi.mock("../../dynamic-providers/alibaba/ram-oauth-app", async (original) => ({ ...(await original()), RamOAuthApplication: (await import("./dynamic-stubs")).RamOAuthApplication }));
-vi.mock("../../dynamic-providers/alibaba/openapi-mcp-server", async (original) => ({ ...(await original()), OpenApiMcpServer: (await import("./dynamic-stubs")).OpenApiMcpServer }));
-vi.mock("../../dynamic-providers/dify/admin", async (original) => ({ ...(await original()), DifyAdmin: (await import("./dynamic-stubs")).DifyAdmin }));
-vi.mock("../../dynamic-providers/dify/model-provider", async (original) => ({ ...(await original()), DifyModelProvider: (await import("./dynamic-stubs")).DifyModelProvider }));
-vi.mock("../../dynamic-providers/dify/mcp-tool-provider", async (original) => ({ ...(await original()), DifyMcpToolProvider: (await import("./dynamic-stubs")).DifyMcpToolProvider }));
-vi.mock("../../dynamic-providers/dify/agent-app", async (original) => ({ ...(await original()), DifyAgentApp: (await import("./dynamic-stubs")).DifyAgentApp }));
 
 type Program = Record<string, pulumi.Output<unknown>>;
 
@@ -41,15 +34,26 @@ beforeAll(async () => {
             { id: "ecs.c7.large", cpuCoreCount: 2, memorySize: 4, availabilityZones: ["cn-hangzhou-k", "cn-hangzhou-h"] },
         ],
     });
-    program = (await import("../../index")) as unknown as Program;
+    program = await importProgram();
     await valueOf(program.agentAppId);
     await settle();
 });
 
 describe("the program (index.ts)", () => {
+    it("lets Dify's admin (and so every Dify resource) wait for readiness and for the instance's configuration", () => {
+        const admin = STUB_REGISTRATIONS.find((r) => r.typeName === "DifyAdmin");
+        const dependsOn = (admin?.opts?.dependsOn ?? []) as pulumi.Resource[];
+        const names = dependsOn.map((resource) => STUB_REGISTRATIONS.find((r) => r.resource === resource)?.typeName);
+        expect(names).toEqual(["DifyReadiness", "DifyInstanceConfiguration"]);
+    });
+
+    it("runs no smoke test during up unless smokeTestOnUp asks for it", () => {
+        expect(registered.filter((r) => r.type === "command:local:Command")).toEqual([]);
+    });
+
     it("exports what users and the smoke test need", async () => {
-        expect(await valueOf(program.difyUrl)).toBe(`http://${MOCK_EIP_ADDRESS}`);
-        expect(await valueOf(program.mcpOAuthCallbackUrl)).toBe(`http://${MOCK_EIP_ADDRESS}/console/api/mcp/oauth/callback`);
+        expect(await valueOf(program.difyUrl)).toBe(`https://${MOCK_EIP_ADDRESS}`);
+        expect(await valueOf(program.mcpOAuthCallbackUrl)).toBe(`https://${MOCK_EIP_ADDRESS}/console/api/mcp/oauth/callback`);
         expect(await valueOf(program.publicIp)).toBe(MOCK_EIP_ADDRESS);
         expect(await valueOf(program.instanceId)).toBe("dify-instance-id");
         expect(await valueOf(program.difyAdminEmail)).toBe("ops@example.com");
@@ -79,9 +83,18 @@ describe("the program (index.ts)", () => {
         expect(vpc?.inputs.tags).toMatchObject({ team: "platform", stack: "test", "managed-by": "pulumi" });
     });
 
+    it("pulls Dify's images through Alibaba's registry mirror in cn-hangzhou by default, with no ACR resources", async () => {
+        const instance = registered.find((r) => r.type === "alicloud:ecs/instance:Instance");
+        const userData = Buffer.from(String(instance?.inputs.userData), "base64").toString("utf8");
+        expect(userData).toContain("DIFY_REGISTRY_MIRRORS='https://mirrors-ssl.aliyuncs.com/'");
+        expect(userData).toContain("DIFY_IMAGE_REGISTRY=''");
+        expect(registered.filter((r) => /^alicloud:(cr|cs)\//.test(r.type))).toEqual([]);
+        expect(program.acrSubscriptionRuleIds).toBeUndefined();
+    });
+
     it("registers Dify's callback on the RAM app and binds the MCP server to the app", () => {
         const app = stubbed("RamOAuthApplication");
-        expect(app.consoleApiUrl).toBe(`http://${MOCK_EIP_ADDRESS}`);
+        expect(app.consoleApiUrl).toBe(`https://${MOCK_EIP_ADDRESS}`);
         expect(app.appName).toBe("dify-mcp-test");
         expect(app.appType).toBe("NativeApp");
         const server = stubbed("OpenApiMcpServer");
@@ -92,13 +105,13 @@ describe("the program (index.ts)", () => {
 
     it("wires Dify to the MCP server's Streamable HTTP URL with the RAM app as the preset client", () => {
         const admin = stubbed("DifyAdmin");
-        expect(admin).toMatchObject({ difyUrl: `http://${MOCK_EIP_ADDRESS}`, email: "ops@example.com", initPassword: MOCK_INIT_PASSWORD });
+        expect(admin).toMatchObject({ difyUrl: `https://${MOCK_EIP_ADDRESS}`, email: "ops@example.com", initPassword: MOCK_INIT_PASSWORD });
         const tools = stubbed("DifyMcpToolProvider");
         expect(tools.serverUrl).toBe((STUB_OUTPUTS.OpenApiMcpServer.urls as { mcp: string }).mcp);
         expect(tools.oauthClientId).toBe(STUB_OUTPUTS.RamOAuthApplication.appId);
         expect(tools.serverIdentifier).toBe("aliyun-openapi");
         const agent = stubbed("DifyAgentApp");
         expect(agent.mcpServerIdentifier).toBe("aliyun-openapi");
-        expect(agent.difyUrl).toBe(`http://${MOCK_EIP_ADDRESS}`);
+        expect(agent.difyUrl).toBe(`https://${MOCK_EIP_ADDRESS}`);
     });
 });

@@ -11,6 +11,9 @@ const TOOL_PACKAGES: Record<string, string> = {
     "mkfs.ext4": "e2fsprogs",
     sfdisk: "fdisk",
     curl: "curl",
+    gpg: "gnupg",
+    mawk: "mawk",
+    gawk: "gawk",
 };
 
 /** Fails (never skips) when a tool the tests need is missing, naming the package that has it. */

@@ -6,6 +6,7 @@ import {
     CONFIG_DEFAULTS,
     CONFIG_NAMESPACE,
     StackConfigError,
+    difyPublicUrl,
     parseStackSettings,
 } from "../../config/stack-config";
 import { instanceTypeSizeFromName } from "../../rules/instance-size";
@@ -23,6 +24,11 @@ function parse(values: Record<string, unknown>, region: string | undefined = "cn
         },
     };
     return parseStackSettings(source, { stack: "dev", region });
+}
+
+/** The preset-OAuth-client warnings for a Dify version (unpinned versions parse with allowUnpinnedDifyVersion). */
+function presetClientWarnings(difyVersion: string): string[] {
+    return parse({ difyVersion, allowUnpinnedDifyVersion: "true" }).warnings.filter((warning) => /preset OAuth client/.test(warning));
 }
 
 function problemsOf(values: Record<string, unknown>, region?: string): string[] {
@@ -83,9 +89,29 @@ describe("stack settings", () => {
     it("rejects a Dify tag below 1.8.0 and warns for 1.8-1.9", () => {
         expect(problemsOf({ difyVersion: "1.7.2" })[0]).toMatch(/difyVersion is "1\.7\.2"; allowed: 1\.8\.0 or later/);
         expect(problemsOf({ difyVersion: "v1.9.0" })[0]).toContain("without \"v\"");
-        const { warnings } = parse({ difyVersion: "1.9.2" });
-        expect(warnings[0]).toMatch(/preset OAuth client/);
-        expect(parse({ difyVersion: "1.10.1-fix.1" }).warnings).toEqual([]);
+        expect(presetClientWarnings("1.9.2")).toHaveLength(1);
+        expect(presetClientWarnings("1.10.1-fix.1")).toEqual([]);
+        expect(parse({ difyVersion: "1.8.0" }).warnings[0]).toMatch(/preset OAuth client/);
+    });
+
+    it("refuses a Dify version without a pinned digest, naming the setting, the pinned versions and the opt-out", () => {
+        expect(problemsOf({ difyVersion: "1.13.0" })).toEqual([
+            `${CONFIG_NAMESPACE}:difyVersion is "1.13.0", which the stack has no pinned digest for, so the bootstrap could not verify the release it fetches; allowed: 1.8.0, 1.14.1 (rules/dify-releases.ts), or set ${CONFIG_NAMESPACE}:allowUnpinnedDifyVersion to true to deploy it unverified`,
+        ]);
+        // Pinned releases need no opt-out, and the default is off.
+        expect(parse({ difyVersion: "1.8.0" }).settings.allowUnpinnedDifyVersion).toBe(false);
+        expect(parse({}).settings.allowUnpinnedDifyVersion).toBe(false);
+        expect(problemsOf({ difyVersion: "1.13.0", allowUnpinnedDifyVersion: "yes" })).toContain(`${CONFIG_NAMESPACE}:allowUnpinnedDifyVersion is "yes"; allowed: true, false`);
+    });
+
+    it("with allowUnpinnedDifyVersion, accepts an unpinned version and warns once that it will not be verified", () => {
+        const { settings, warnings } = parse({ difyVersion: "1.13.0", allowUnpinnedDifyVersion: "true" });
+        expect(settings).toMatchObject({ difyVersion: "1.13.0", allowUnpinnedDifyVersion: true });
+        expect(warnings).toEqual([
+            `${CONFIG_NAMESPACE}:difyVersion is 1.13.0, which the stack has no pinned digest for (pinned: 1.8.0, 1.14.1); with ${CONFIG_NAMESPACE}:allowUnpinnedDifyVersion the bootstrap runs the release it fetches from GitHub, Gitee or the tarball without verifying it.`,
+        ]);
+        // The opt-out changes nothing for a pinned version.
+        expect(parse({ difyVersion: "1.14.1", allowUnpinnedDifyVersion: "true" }).warnings).toEqual([]);
     });
 
     it("rejects malformed CIDRs and SSH open to the world", () => {
@@ -101,10 +127,42 @@ describe("stack settings", () => {
         expect(parse({}, "cn-shanghai-finance-1").settings.region).toBe("cn-shanghai-finance-1");
     });
 
-    it("requires an e-mail for certificates when a domain is set", () => {
+    it("requires an e-mail for certificates when a domain is set, and none without", () => {
         expect(problemsOf({ domain: "dify.example.com" })[0]).toContain(`${CONFIG_NAMESPACE}:certEmail is not set but domain is`);
         const { settings } = parse({ domain: "Dify.Example.com", certEmail: "ops@example.com" });
         expect(settings.domain).toBe("dify.example.com");
+        // The EIP's IP certificate: certbot registers without an address, or with certEmail when it is given.
+        expect(parse({}).settings.certEmail).toBeUndefined();
+        expect(parse({ certEmail: "ops@example.com" }).settings.certEmail).toBe("ops@example.com");
+    });
+
+    it("serves HTTPS by default, on the domain or the EIP, and plain HTTP only as an opt-out that warns", () => {
+        const https = parse({});
+        expect(https.settings.plainHttp).toBe(false);
+        expect(difyPublicUrl("203.0.113.9", https.settings)).toBe("https://203.0.113.9");
+        expect(difyPublicUrl("203.0.113.9", parse({ domain: "dify.example.com", certEmail: "ops@example.com" }).settings)).toBe("https://dify.example.com");
+
+        const plain = parse({ plainHttp: "true" });
+        expect(plain.settings.plainHttp).toBe(true);
+        expect(difyPublicUrl("203.0.113.9", plain.settings)).toBe("http://203.0.113.9");
+        // One warning, naming what crosses the network in clear text.
+        expect(plain.warnings).toHaveLength(1);
+        expect(plain.warnings[0]).toContain(`${CONFIG_NAMESPACE}:plainHttp is true`);
+        for (const exposed of ["INIT_PASSWORD", "admin password at every sign-in", "session cookies", "DashScope API key", "OAuth authorization code"]) {
+            expect(plain.warnings[0]).toContain(exposed);
+        }
+        expect(problemsOf({ plainHttp: "true", domain: "dify.example.com", certEmail: "ops@example.com" })).toEqual([
+            `${CONFIG_NAMESPACE}:plainHttp is true but ${CONFIG_NAMESPACE}:domain is set, and a domain is always served over HTTPS; allowed: plainHttp false (the default), or no domain`,
+        ]);
+        expect(problemsOf({ plainHttp: "yes" })[0]).toBe(`${CONFIG_NAMESPACE}:plainHttp is "yes"; allowed: true, false`);
+    });
+
+    it("warns that Let's Encrypt cannot validate through narrowed allowedCidrs, unless plain HTTP", () => {
+        const narrowed = parse({ allowedCidrs: ["203.0.113.0/24"] }).warnings;
+        expect(narrowed).toHaveLength(1);
+        expect(narrowed[0]).toContain(`${CONFIG_NAMESPACE}:allowedCidrs does not include 0.0.0.0/0`);
+        expect(narrowed[0]).toContain("/.well-known/acme-challenge/");
+        expect(parse({ allowedCidrs: ["203.0.113.0/24"], plainHttp: "true" }).warnings.filter((w) => w.includes("allowedCidrs"))).toEqual([]);
     });
 
     it("lists every problem at once, each with the allowed values", () => {
@@ -153,8 +211,8 @@ describe("helpers", () => {
     });
 
     it("orders release tags numerically, a hotfix tag after its release", () => {
-        expect(parse({ difyVersion: "1.10.0" }).warnings).toEqual([]);
-        expect(parse({ difyVersion: "1.9.10" }).warnings).toHaveLength(1);
-        expect(parse({ difyVersion: "1.8.0-fix.1" }).warnings).toHaveLength(1);
+        expect(presetClientWarnings("1.10.0")).toEqual([]);
+        expect(presetClientWarnings("1.9.10")).toHaveLength(1);
+        expect(presetClientWarnings("1.8.0-fix.1")).toHaveLength(1);
     });
 });

@@ -25,7 +25,17 @@ export interface ComposeService {
     /** Values are null for a variable listed without a value that the environment does not set. */
     environment?: Record<string, string | null>;
     ports?: ComposePort[];
+    /** Mounts in the long syntax, sources made absolute. */
+    volumes?: ComposeVolume[];
     network_mode?: string;
+}
+
+/** A mount as `docker compose config --format json` renders it. */
+export interface ComposeVolume {
+    type: string;
+    source?: string;
+    target: string;
+    read_only?: boolean;
 }
 
 export interface ComposeProject {

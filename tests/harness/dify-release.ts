@@ -9,11 +9,14 @@
 // Why a content digest and not the tarball's SHA-256: the digest pins exactly the files the tests read, so it
 // can be checked for the folders we already have (a tarball's bytes depend on how GitHub compressed it); it
 // is the SHA-256 of a manifest, one line "<sha256 of file>  <path>" per file, sorted by path.
+// The docker/ pins are the stack's own (rules/dify-releases.ts: the bootstrap verifies a fetched release against
+// them with the same manifest); only the api/ pin, which the tests alone use, is kept here.
 import { execFileSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { PROJECT_ROOT } from "../../scripts/project-root";
+import { DIFY_RELEASES } from "../../rules/dify-releases";
 
 export type DifyReleasePart = "docker" | "api";
 
@@ -24,22 +27,24 @@ interface PinnedPart {
     files?: readonly string[];
 }
 
-/**
- * What the tests use of each release, pinned. 1.8.0 is the oldest supported release (only its compose file
- * and `.env.example` are used); 1.14.1 is the newest, used whole.
- */
-export const PINNED_DIFY_RELEASES: Readonly<Record<string, Partial<Record<DifyReleasePart, PinnedPart>>>> = {
-    "1.8.0": {
-        docker: {
-            digest: "1088118029af088c5808038f876f39c0685ddd2d6f3e8c5f4209c9c33d6a9f09",
-            files: [".env.example", "docker-compose.yaml"],
-        },
-    },
-    "1.14.1": {
-        docker: { digest: "7395d2e54c84b8650edf4d0b9ab55449a1c1ad7f384d8ac741ee7ecb3dc851c5" },
-        api: { digest: "b1b105ab2c00cf39af5cd15f01a8700990ac7fcc6f23c332355922aedba08a0e" },
-    },
+/** The api/ folders the tests use (Dify's real API server), pinned; the bootstrap never uses api/. */
+const PINNED_API_FOLDERS: Readonly<Record<string, PinnedPart>> = {
+    "1.14.1": { digest: "b1b105ab2c00cf39af5cd15f01a8700990ac7fcc6f23c332355922aedba08a0e" },
 };
+
+/**
+ * What the tests use of each release, pinned: docker/ as rules/dify-releases.ts pins it (1.8.0, the oldest
+ * supported release, only its compose file and `.env.example`; 1.14.1, the newest, whole), and api/ from above.
+ */
+export const PINNED_DIFY_RELEASES: Readonly<Record<string, Partial<Record<DifyReleasePart, PinnedPart>>>> = Object.fromEntries(
+    Object.entries(DIFY_RELEASES).map(([tag, pin]) => {
+        const parts: Partial<Record<DifyReleasePart, PinnedPart>> = { docker: { digest: pin.digest, files: pin.files } };
+        if (PINNED_API_FOLDERS[tag]) {
+            parts.api = PINNED_API_FOLDERS[tag];
+        }
+        return [tag, parts];
+    }),
+);
 
 /** `{tag}` stands for the release tag. */
 export const DIFY_RELEASE_DOWNLOAD_URL = "https://github.com/langgenius/dify/archive/refs/tags/{tag}.tar.gz";
@@ -97,7 +102,7 @@ function pinFor(tag: string, part: DifyReleasePart): PinnedPart {
         const known = Object.entries(PINNED_DIFY_RELEASES)
             .flatMap(([t, parts]) => Object.keys(parts).map((p) => `${t}/${p}`))
             .join(", ");
-        throw new Error(`No pinned digest for Dify ${tag} ${part}/ (pinned: ${known}); add one to tests/harness/dify-release.ts.`);
+        throw new Error(`No pinned digest for Dify ${tag} ${part}/ (pinned: ${known}); add docker/ pins to rules/dify-releases.ts, api/ pins to tests/harness/dify-release.ts.`);
     }
     return pin;
 }

@@ -30,6 +30,8 @@ import { analysedInputs, lines, packWithout, policiesReporting, runPack, withUnk
 
 const BASE_CONFIG = { "alicloud:region": "cn-hangzhou", adminEmail: "ops@example.com", dashscopeApiKey: "sk-test-0123456789abcdef" };
 const HTTPS_CONFIG = { ...BASE_CONFIG, domain: "dify.example.com", certEmail: "ops@example.com", adminCidr: "192.0.2.0/24", oauthAppType: "WebApp" };
+/** The plain-HTTP opt-out: no 443, port 80 serves Dify itself. */
+const PLAIN_HTTP_CONFIG = { ...BASE_CONFIG, plainHttp: "true" };
 
 /** `count` consecutive IPv4 /8 blocks from `first`.0.0.0/8: 128 of them are exactly half of IPv4. */
 const slash8s = (count: number, first = 0) => Array.from({ length: count }, (_, i) => `${first + i}.0.0.0/8`);
@@ -77,7 +79,8 @@ const CASES: CaptureCase[] = [
     { scenario: "host", name: "hostsmall", args: { instanceType: "ecs.t6-c1m1.large", instanceMemoryGib: 2 } },
     { scenario: "host", name: "hostsizedbytags", args: { instanceType: "ecs.hfc7.large" } },
     { scenario: "host", name: "hostunsized", args: { instanceType: "ecs.hfc7.large", instanceCpuCores: null, instanceMemoryGib: null } },
-    { scenario: "host", name: "hostolddify", args: { difyVersion: "1.7.2" } },
+    // (No release below 1.8.0 is pinned: DifyBootstrap needs the opt-out to build it at all.)
+    { scenario: "host", name: "hostolddify", args: { difyVersion: "1.7.2", allowUnpinnedDifyVersion: true } },
     { scenario: "host", name: "hostplaindisk", args: { encryptDataDisk: false } },
     // The real RamOAuthApplication class with settings integration-config.ts refuses.
     { scenario: "oauth-app", name: "appserver", args: { appType: "ServerApp" } },
@@ -87,16 +90,19 @@ const CASES: CaptureCase[] = [
 
 let defaultProgram: CapturedResource[];
 let httpsProgram: CapturedResource[];
+let plainHttpProgram: CapturedResource[];
 let cases: CapturedResource[];
 
 beforeAll(async () => {
-    const [plain, https, built] = await Promise.all([
+    const [defaults, https, plain, built] = await Promise.all([
         captureRegistrations({ program: { config: BASE_CONFIG, secretKeys: ["dashscopeApiKey"] } }),
         captureRegistrations({ program: { config: HTTPS_CONFIG, secretKeys: ["dashscopeApiKey"] } }),
+        captureRegistrations({ program: { config: PLAIN_HTTP_CONFIG, secretKeys: ["dashscopeApiKey"] } }),
         captureRegistrations({ cases: CASES }),
     ]);
-    defaultProgram = plain.resources;
+    defaultProgram = defaults.resources;
     httpsProgram = https.resources;
+    plainHttpProgram = plain.resources;
     cases = built.resources;
 }, 240_000);
 
@@ -131,16 +137,22 @@ describe("the real program (index.ts), captured under mocks", () => {
         expect(typeof app.checkedInputs?.__provider).toBe("string");
     });
 
-    it("default settings: no mandatory violation; HTTP without HTTPS is advised against", async () => {
-        const findings = await runPack(defaultProgram);
+    it("default settings (HTTPS on the EIP): nothing at all, with 443 open beside 80", async () => {
+        expect(await runPack(defaultProgram)).toEqual([]);
+        expect(rule(defaultProgram, "443/443").inputs.cidrIp).toBe("0.0.0.0/0");
+        expect(rule(defaultProgram, "80/80").inputs.cidrIp).toBe("0.0.0.0/0");
+    });
+
+    it("plainHttp: no mandatory violation; HTTP without HTTPS is advised against", async () => {
+        const findings = await runPack(plainHttpProgram);
         expect(mandatory(findings)).toEqual([]);
         const advisory = findings.filter((f) => f.enforcementLevel === "advisory");
         expect(lines(advisory)).toEqual([
             "http-needs-https: security group dify-sg lets the internet reach port 80 (dify-in-80-0-0-0-0-0) but not 443: " +
-                "Dify's console, sign-in and OAuth callback go over plain HTTP. Set dify-mcp-stack:domain and certEmail " +
-                "(HTTPS with Let's Encrypt, which opens 443), or narrow allowedCidrs to your own networks",
+                "Dify's console, sign-in and OAuth callback go over plain HTTP. Unset dify-mcp-stack:plainHttp " +
+                "(HTTPS with a Let's Encrypt certificate for the EIP or the domain, which opens 443), or narrow allowedCidrs to your own networks",
         ]);
-        expect(advisory[0].urn).toBe(rule(defaultProgram, "80/80").urn);
+        expect(advisory[0].urn).toBe(rule(plainHttpProgram, "80/80").urn);
     });
 
     it("with a domain, an admin CIDR and a WebApp: nothing at all", async () => {
@@ -149,9 +161,9 @@ describe("the real program (index.ts), captured under mocks", () => {
         expect(rule(httpsProgram, "443/443").inputs.cidrIp).toBe("0.0.0.0/0");
     });
 
-    it("recognises the RAM OAuth app, and no other of the program's seven dynamic resources, as the OAuth app", () => {
+    it("recognises the RAM OAuth app, and no other of the program's eight dynamic resources, as the OAuth app", () => {
         const dynamic = defaultProgram.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic"));
-        expect(dynamic).toHaveLength(7);
+        expect(dynamic).toHaveLength(8);
         expect(dynamic.filter((r) => isOAuthApp(r.type, analysedInputs(r))).map((r) => r.name)).toEqual(["mcp-oauth"]);
         expect(checkOAuthApp(analysedInputs(theOne(defaultProgram, RAM_OAUTH_APP)))).toBeUndefined();
     });
@@ -346,7 +358,7 @@ describe("no-world-open-across-rules (stack policy)", () => {
 });
 
 describe("http-needs-https (stack policy, advisory)", () => {
-    it("is advisory: an IP-only stack without a domain is supported", () => {
+    it("is advisory: plain HTTP (plainHttp) is a supported opt-out", () => {
         expect(policies.find((p) => p.name === "http-needs-https")?.enforcementLevel).toBe("advisory");
     });
 

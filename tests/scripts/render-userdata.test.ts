@@ -1,3 +1,5 @@
+import { difyReleasePin } from "../../rules/dify-releases";
+import { CERTBOT_IMAGE } from "../../rules/certbot";
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -43,6 +45,15 @@ function badStackDir(): string {
     return dir;
 }
 
+/** A project folder with one Pulumi.<stack>.yaml per entry. */
+function stackDir(stacks: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
+    for (const [stack, text] of Object.entries(stacks)) {
+        fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), text);
+    }
+    return dir;
+}
+
 /** stdout is a cloud-config document and nothing else: the first line is `#cloud-config`, and it parses. */
 function expectOnlyCloudConfig(stdout: string) {
     expect(stdout.split("\n")[0]).toBe("#cloud-config");
@@ -79,7 +90,7 @@ describe("the documented render commands (README, \"The bootstrap, and how to se
             const written = fs.readFileSync(out, "utf8");
             expectOnlyCloudConfig(written);
             const address = /--public-ip (\S+)/.exec(command)?.[1] ?? "EIP-ADDRESS";
-            expect(written).toContain(`DIFY_PUBLIC_URL='http://${address}'`);
+            expect(written).toContain(`DIFY_PUBLIC_URL='https://${address}'`);
         });
 
         it("sends errors to stderr, nothing to stdout, and exits non-zero", () => {
@@ -102,9 +113,12 @@ describe("the compiled render-userdata script", () => {
         expect(result.stderr).toBe("");
         expect(result.status).toBe(0);
         expectOnlyCloudConfig(result.stdout);
-        expect(result.stdout).toContain("DIFY_PUBLIC_URL='http://203.0.113.9'");
+        expect(result.stdout).toContain("DIFY_PUBLIC_URL='https://203.0.113.9'");
+        expect(result.stdout).toContain(`DIFY_CERTBOT_IMAGE='${CERTBOT_IMAGE}'`);
         expect(result.stdout).toContain("DIFY_REGISTRY_MIRRORS='https://mirrors-ssl.aliyuncs.com/'");
         expect(result.stdout).toContain("DIFY_VERSION='1.14.1'");
+        // The same pin the deployed instance gets, so what this shows is what it verifies against.
+        expect(result.stdout).toContain(`DIFY_RELEASE_DIGEST='${difyReleasePin("1.14.1")?.digest}'`);
     });
 
     it("fails with the key and allowed values for a bad stack config", () => {
@@ -113,6 +127,56 @@ describe("the compiled render-userdata script", () => {
         expect(result.stderr).toContain('dify-mcp-stack:difyVersion is "1.7.0"; allowed: 1.8.0 or later');
         expect(result.stderr).toContain("dify-mcp-stack:certEmail is not set but domain is");
         expect(result.stdout).toBe("");
+    });
+
+    it("shows the mainland image source for a cn-hangzhou stack by default, and Docker Hub for ap-southeast-1", () => {
+        const dir = stackDir({
+            mainland: "config:\n  alicloud:region: cn-hangzhou\n",
+            singapore: "config:\n  alicloud:region: ap-southeast-1\n",
+            hongkong: "config:\n  alicloud:region: cn-hongkong\n",
+        });
+        const mainland = render(["mainland"], dir);
+        expect(mainland.stderr).toBe("");
+        expect(mainland.status).toBe(0);
+        expectOnlyCloudConfig(mainland.stdout);
+        expect(mainland.stdout).toContain("DIFY_REGISTRY_MIRRORS='https://mirrors-ssl.aliyuncs.com/'");
+        expect(mainland.stdout).toContain("DIFY_IMAGE_REGISTRY=''");
+        for (const stack of ["singapore", "hongkong"]) {
+            const outside = render([stack], dir);
+            expect(outside.stderr).toBe("");
+            expect(outside.status).toBe(0);
+            expect(outside.stdout).toContain("DIFY_REGISTRY_MIRRORS=''");
+            expect(outside.stdout).toContain("DIFY_IMAGE_REGISTRY=''");
+            expect(outside.stdout).not.toContain("mirrors-ssl.aliyuncs.com");
+        }
+    });
+
+    it("with imageSource acr, shows a placeholder registry host (saying so on stderr) or the one given", () => {
+        const dir = stackDir({
+            acr: "config:\n  alicloud:region: cn-hangzhou\n  dify-mcp-stack:imageSource: acr\n  dify-mcp-stack:acrInstanceId: cri-abc123\n",
+        });
+        const placeholder = render(["acr"], dir);
+        expect(placeholder.status).toBe(0);
+        expectOnlyCloudConfig(placeholder.stdout);
+        expect(placeholder.stdout).toContain("DIFY_IMAGE_REGISTRY='ACR-INSTANCE-NAME-registry-vpc.cn-hangzhou.cr.aliyuncs.com'");
+        expect(placeholder.stdout).toContain("DIFY_REGISTRY_MIRRORS=''");
+        expect(placeholder.stderr).toContain("note: imageSource is acr: DIFY_IMAGE_REGISTRY shows the placeholder");
+        expect(placeholder.stderr).toContain("--image-registry <host>");
+
+        const given = render(["acr", "--image-registry", "dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com"], dir);
+        expect(given.stderr).toBe("");
+        expect(given.status).toBe(0);
+        expect(given.stdout).toContain("DIFY_IMAGE_REGISTRY='dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com'");
+
+        const bad = render(["acr", "--image-registry", "https://x.example.com/path"], dir);
+        expect(bad.status).toBe(1);
+        expect(bad.stdout).toBe("");
+        expect(bad.stderr).toContain("--image-registry is \"https://x.example.com/path\"; allowed: a registry host without scheme or path");
+
+        const notAcr = render(["dev", "--image-registry", "dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com"]);
+        expect(notAcr.status).toBe(1);
+        expect(notAcr.stdout).toBe("");
+        expect(notAcr.stderr).toContain("--image-registry applies to imageSource acr only; the stack's imageSource is registry-mirror");
     });
 
     it("says how to create a missing stack", () => {

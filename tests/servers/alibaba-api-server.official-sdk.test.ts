@@ -212,4 +212,60 @@ describe("the official Python SDKs against the fake server", () => {
         expect(result.decodedOutput).toBe(expectedOutput);
         expect(result.plainTextOutput).toBe(expectedOutput);
     }, 660_000);
+
+    it("disk snapshots (alibabacloud-ecs20140526): CreateSnapshot, its ClientToken, DescribeSnapshots until accomplished, an unknown disk", async () => {
+        const sdk = await ensureAlibabaSdkPython();
+        server.addDisk("d-sdkcheckdisk", { snapshotMs: 300 });
+        const mark = server.mark();
+        const result = await runSdk<{
+            snapshotId: string;
+            repeatedSnapshotId: string;
+            polls: number;
+            totalCount: number;
+            snapshot: Record<string, unknown>;
+            unknownDisk: { code: string | null; statusCode?: number };
+        }>(sdk, {
+            phase: "snapshots",
+            regionId: "cn-hangzhou",
+            diskId: "d-sdkcheckdisk",
+            snapshotName: "dify-before-1.14.1-20261130120000",
+            description: "Dify's data disk before 1.14.1 (sdk check)",
+            retentionDays: 7,
+            clientToken: "dify-sdk-check 1",
+        });
+        const calls = server.calls.slice(mark);
+        expect(calls.map((call) => `${call.action} ${call.status}${call.code ? ` ${call.code}` : ""}`)).toEqual([
+            "CreateSnapshot 200",
+            "CreateSnapshot 200",
+            ...Array<string>(result.polls).fill("DescribeSnapshots 200"),
+            "CreateSnapshot 404 InvalidDiskId.NotFound",
+        ]);
+        expect(result.polls).toBeGreaterThan(1);
+        // The SDK sends the names our client sends (dynamic-providers/alibaba/ecs-snapshot-api.ts).
+        expect(calls[0].parameters).toEqual(["ClientToken", "Description", "DiskId", "RetentionDays", "SnapshotName"]);
+        expect(calls[2].parameters).toEqual(["RegionId", "SnapshotIds"]);
+
+        // What the SDK's response models parsed: one snapshot for the repeated token, listed once done.
+        expect(result.snapshotId).toMatch(/^s-/);
+        expect(result.repeatedSnapshotId).toBe(result.snapshotId);
+        expect(result.totalCount).toBe(1);
+        expect(result.snapshot).toEqual({
+            snapshotId: result.snapshotId,
+            snapshotName: "dify-before-1.14.1-20261130120000",
+            description: "Dify's data disk before 1.14.1 (sdk check)",
+            status: "accomplished",
+            progress: "100%",
+            sourceDiskId: "d-sdkcheckdisk",
+            retentionDays: 7,
+            available: true,
+        });
+        expect(result.unknownDisk).toEqual({ code: "InvalidDiskId.NotFound", statusCode: 404 });
+        // What the fake stored, decoded (the token's space, the description's apostrophe and parentheses).
+        expect(server.snapshots().find((snapshot) => snapshot.SnapshotId === result.snapshotId)).toMatchObject({
+            SourceDiskId: "d-sdkcheckdisk",
+            RetentionDays: 7,
+            ClientToken: "dify-sdk-check 1",
+            Description: "Dify's data disk before 1.14.1 (sdk check)",
+        });
+    }, 660_000);
 });

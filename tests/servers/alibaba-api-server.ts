@@ -2,9 +2,10 @@
 //   * Ims 2019-08-15 (RPC): CreateApplication, GetApplication, UpdateApplication, DeleteApplication,
 //     ListApplications, CreateAppSecret, GetAppSecret, DeleteAppSecret, ListAppSecretIds, ListPredefinedScopes.
 //   * OpenAPIExplorer 2024-11-30 (ROA, JSON): POST/GET/PATCH/DELETE /apimcpserver, GET /apimcpservers.
-//   * Ecs 2014-05-26 (RPC), Cloud Assistant only: RunCommand, DescribeInvocationResults,
+//   * Ecs 2014-05-26 (RPC), Cloud Assistant: RunCommand, DescribeInvocationResults,
 //     DescribeCloudAssistantStatus, on instances the tests register (`addInstance`) whose "agent" runs each
-//     script with a function of theirs (e.g. `bashRunner` of cloud-assistant-runner.ts). Ecs requests may only
+//     script with a function of theirs (e.g. `bashRunner` of cloud-assistant-runner.ts); and disk snapshots:
+//     CreateSnapshot and DescribeSnapshots, of disks the tests register (`addDisk`). Ecs requests may only
 //     carry the parameters the SDK's request models (alibabacloud-ecs20140526 7.11.8) define: stricter than the
 //     real API, so that a misspelt name fails a test instead of being ignored.
 // Like the real gateway it verifies the ACS3-HMAC-SHA256 signature of every request (canonical request as
@@ -169,6 +170,35 @@ export interface StoredInvocation {
     FinishedTime?: string;
 }
 
+export interface DiskOptions {
+    /** How long a new snapshot of the disk stays "progressing"; default 300 ms. */
+    snapshotMs?: number;
+    /** What its snapshots end as; default "accomplished". */
+    snapshotOutcome?: "accomplished" | "failed";
+    /** Size in GiB, as DescribeSnapshots reports SourceDiskSize; default 100. */
+    sizeGib?: number;
+}
+
+/** A snapshot as stored (CreateSnapshot's parameters, decoded). */
+export interface StoredSnapshot {
+    SnapshotId: string;
+    SnapshotName: string;
+    Description: string;
+    SourceDiskId: string;
+    /** Absent: kept until deleted. */
+    RetentionDays?: number;
+    ClientToken?: string;
+    CreationTime: string;
+    /** When it stops progressing (ms since the epoch), and how it ends. */
+    doneAt: number;
+    outcome: "accomplished" | "failed";
+}
+
+interface StoredDisk {
+    id: string;
+    options: Required<DiskOptions>;
+}
+
 interface StoredInstance {
     id: string;
     agentOnline: boolean;
@@ -218,6 +248,21 @@ const ECS_PARAMETERS: Record<string, { names: string[]; lists: string[] }> = {
             "OwnerAccount", "OwnerId", "PageNumber", "PageSize", "RegionId", "ResourceGroupId", "ResourceOwnerAccount", "ResourceOwnerId",
         ],
         lists: ["Tag"],
+    },
+    CreateSnapshot: {
+        names: [
+            "Category", "ClientToken", "Description", "DiskId", "InstantAccess", "InstantAccessRetentionDays", "OwnerAccount", "OwnerId",
+            "ResourceGroupId", "ResourceOwnerAccount", "ResourceOwnerId", "RetentionDays", "SnapshotName", "StorageLocationArn",
+        ],
+        lists: ["Tag"],
+    },
+    DescribeSnapshots: {
+        names: [
+            "Category", "DiskId", "DryRun", "Encrypted", "InstanceId", "KMSKeyId", "MaxResults", "NextToken", "OwnerAccount", "OwnerId",
+            "PageNumber", "PageSize", "RegionId", "ResourceGroupId", "ResourceOwnerAccount", "ResourceOwnerId", "SnapshotIds", "SnapshotLinkId",
+            "SnapshotName", "SnapshotType", "SourceDiskType", "Status", "Usage",
+        ],
+        lists: ["Filter", "Tag"],
     },
     DescribeCloudAssistantStatus: {
         names: ["MaxResults", "NextToken", "OSType", "OwnerAccount", "OwnerId", "PageNumber", "PageSize", "RegionId", "ResourceOwnerAccount", "ResourceOwnerId"],
@@ -326,6 +371,8 @@ export class AlibabaApiServer {
     private readonly clientTokens = new Map<string, { action: string; body: Record<string, unknown> }>();
     private readonly instances = new Map<string, StoredInstance>();
     private readonly invocations = new Map<string, StoredInvocation>();
+    private readonly disks = new Map<string, StoredDisk>();
+    private readonly snapshotStore = new Map<string, StoredSnapshot>();
     /** Aborts the runs still going (timeouts, close). */
     private readonly runsInFlight = new Map<string, AbortController>();
     private baseUrl = "";
@@ -418,6 +465,16 @@ export class AlibabaApiServer {
             invocationCount: 0,
             run: options.run ?? (async () => ({ output: "", exitCode: 0 })),
         });
+    }
+
+    /** Registers a cloud disk ("d-…") that CreateSnapshot may snapshot (in any region). */
+    addDisk(diskId: string, options: DiskOptions = {}): void {
+        this.disks.set(diskId, { id: diskId, options: { snapshotMs: 300, snapshotOutcome: "accomplished", sizeGib: 100, ...options } });
+    }
+
+    /** The snapshots made so far, in order, as stored. */
+    snapshots(): StoredSnapshot[] {
+        return [...this.snapshotStore.values()].map((snapshot) => ({ ...snapshot }));
     }
 
     /** Forgets an instance (as if released): RunCommand then answers InvalidInstance.NotFound. Its runs stay. */
@@ -747,9 +804,114 @@ export class AlibabaApiServer {
                 .filter((match): match is RegExpExecArray => match !== null)
                 .sort((a, b) => Number(a[1]) - Number(b[1]))
                 .map((match) => query[match[0]]);
-        const regionId = required("RegionId");
+        // Every action's request model has RegionId but CreateSnapshot's (its region is the endpoint's).
+        const regionId = action === "CreateSnapshot" ? (query.RegionId ?? "") : required("RegionId");
 
         switch (action) {
+            case "CreateSnapshot": {
+                const diskId = required("DiskId");
+                const name = query.SnapshotName ?? "";
+                // The model's rules: 2-128 characters, starting with a letter, not with "auto" or http(s)://.
+                if (query.SnapshotName !== undefined && (name.length < 2 || name.length > 128 || !/^\p{L}/u.test(name) || /^(auto|https?:\/\/)/i.test(name) || !/^[\p{L}0-9:_.-]+$/u.test(name))) {
+                    throw new ApiFailure(400, "InvalidSnapshotName.Malformed", "The specified SnapshotName is wrongly formed."); // invented code
+                }
+                const description = query.Description ?? "";
+                if (query.Description !== undefined && (description.length < 2 || description.length > 256 || /^https?:\/\//i.test(description))) {
+                    throw new ApiFailure(400, "InvalidDescription.Malformed", "The specified Description is wrongly formed."); // invented code
+                }
+                const retentionDays = integer("RetentionDays", 1, 65536);
+                boolean("InstantAccess");
+                const clientToken = query.ClientToken;
+                if (clientToken !== undefined) {
+                    const earlier = [...this.snapshotStore.values()].find((snapshot) => snapshot.ClientToken === clientToken);
+                    if (earlier) return { SnapshotId: earlier.SnapshotId };
+                }
+                const disk = this.disks.get(diskId);
+                if (!disk) {
+                    // Documented by ECS's disk actions (ResetDisk, DetachDisk, ...); not seen in CreateSnapshot's own table.
+                    throw new ApiFailure(404, "InvalidDiskId.NotFound", "The specified disk does not exist.");
+                }
+                if ([...this.snapshotStore.values()].some((snapshot) => snapshot.SourceDiskId === diskId && Date.now() < snapshot.doneAt)) {
+                    // The docs: no snapshot can be created "while a snapshot is being created for the disk".
+                    throw new ApiFailure(403, "IncorrectDiskStatus.CreatingSnapshot", "A snapshot is being created for the disk."); // invented code
+                }
+                const snapshot: StoredSnapshot = {
+                    SnapshotId: `s-${crypto.randomBytes(10).toString("hex")}`,
+                    SnapshotName: name,
+                    Description: description,
+                    SourceDiskId: diskId,
+                    CreationTime: isoNow(),
+                    doneAt: Date.now() + disk.options.snapshotMs,
+                    outcome: disk.options.snapshotOutcome,
+                };
+                if (retentionDays !== undefined) snapshot.RetentionDays = retentionDays;
+                if (clientToken !== undefined) snapshot.ClientToken = clientToken;
+                this.snapshotStore.set(snapshot.SnapshotId, snapshot);
+                return { SnapshotId: snapshot.SnapshotId };
+            }
+            case "DescribeSnapshots": {
+                let ids: string[] | undefined;
+                if (query.SnapshotIds !== undefined) {
+                    // "a JSON array that consists of up to 100 snapshot IDs".
+                    try {
+                        const parsed: unknown = JSON.parse(query.SnapshotIds);
+                        if (!Array.isArray(parsed) || !parsed.every((id) => typeof id === "string") || parsed.length > 100) throw new Error("not a list");
+                        ids = parsed as string[];
+                    } catch {
+                        throw new ApiFailure(400, "InvalidParameter.SnapshotIds", "SnapshotIds must be a JSON array of at most 100 snapshot ids."); // invented code
+                    }
+                }
+                const status = query.Status ?? "all";
+                if (!["progressing", "accomplished", "failed", "all"].includes(status)) {
+                    throw new ApiFailure(400, "InvalidStatus.ValueNotSupported", "The specified Status is not supported."); // invented code
+                }
+                const maxResults = integer("MaxResults", 1, 100) ?? 10;
+                const now = Date.now();
+                const matching = [...this.snapshotStore.values()]
+                    .map((snapshot) => ({ snapshot, state: now >= snapshot.doneAt ? snapshot.outcome : "progressing" }))
+                    .filter(
+                        ({ snapshot, state }) =>
+                            (ids === undefined || ids.includes(snapshot.SnapshotId)) &&
+                            (query.DiskId === undefined || snapshot.SourceDiskId === query.DiskId) &&
+                            (status === "all" || state === status),
+                    );
+                return {
+                    TotalCount: matching.length,
+                    PageNumber: 1,
+                    PageSize: maxResults,
+                    NextToken: "",
+                    Snapshots: {
+                        Snapshot: matching.slice(0, maxResults).map(({ snapshot, state }) => {
+                            const disk = this.disks.get(snapshot.SourceDiskId);
+                            const total = disk?.options.snapshotMs ?? 1;
+                            const elapsed = Math.min(total, Math.max(0, now - (snapshot.doneAt - total)));
+                            const item: Record<string, unknown> = {
+                                SnapshotId: snapshot.SnapshotId,
+                                SnapshotName: snapshot.SnapshotName,
+                                Description: snapshot.Description,
+                                Status: state,
+                                Progress: state === "accomplished" ? "100%" : `${Math.floor((100 * elapsed) / Math.max(total, 1))}%`,
+                                RemainTime: state === "progressing" ? Math.ceil((snapshot.doneAt - now) / 1000) : 0,
+                                Available: state === "accomplished",
+                                SourceDiskId: snapshot.SourceDiskId,
+                                SourceDiskSize: String(disk?.options.sizeGib ?? 100),
+                                SourceDiskType: "data",
+                                SourceStorageType: "disk",
+                                Category: "standard",
+                                SnapshotType: "user",
+                                Usage: "none",
+                                Encrypted: false,
+                                RegionId: regionId,
+                                CreationTime: snapshot.CreationTime,
+                                LastModifiedTime: snapshot.CreationTime,
+                                Tags: { Tag: [] },
+                            };
+                            if (snapshot.RetentionDays !== undefined) item.RetentionDays = snapshot.RetentionDays;
+                            return item;
+                        }),
+                    },
+                };
+            }
             case "RunCommand": {
                 const type = required("Type");
                 if (type !== "RunShellScript" && type !== "RunBatScript" && type !== "RunPowerShellScript") {

@@ -17,6 +17,10 @@ SDK's error on stderr).
   phase "cloud-assistant": DescribeCloudAssistantStatus, RunCommand (the script Base64-encoded, ContentEncoding
                   Base64), DescribeInvocationResults (the SDK's default encoding, Base64) until the run is over,
                   then once more with ContentEncoding PlainText
+  phase "snapshots": CreateSnapshot (DiskId, SnapshotName, Description, RetentionDays, ClientToken), the same again
+                  (its ClientToken: the same snapshot), DescribeSnapshots (RegionId, SnapshotIds as the JSON array the
+                  model documents) until the snapshot is no longer progressing, and CreateSnapshot of an unknown disk
+                  (its error code, as the SDK raised it)
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from alibabacloud_ims20190815.client import Client as ImsClient
 from alibabacloud_openapiexplorer20241130 import models as mcp_models
 from alibabacloud_openapiexplorer20241130.client import Client as McpClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
 
 def config(request: dict) -> open_api_models.Config:
@@ -202,10 +207,65 @@ def cloud_assistant(request: dict) -> dict:
     }
 
 
+def snapshots(request: dict) -> dict:
+    ecs = EcsClient(config(request))
+    create = ecs_models.CreateSnapshotRequest(
+        disk_id=request["diskId"],
+        snapshot_name=request["snapshotName"],
+        description=request["description"],
+        retention_days=request["retentionDays"],
+        client_token=request["clientToken"],
+    )
+    created = ecs.create_snapshot(create).body
+    repeated = ecs.create_snapshot(create).body
+
+    polls = 0
+    deadline = time.monotonic() + 30
+    while True:
+        polls += 1
+        answer = ecs.describe_snapshots(
+            ecs_models.DescribeSnapshotsRequest(region_id=request["regionId"], snapshot_ids=json.dumps([created.snapshot_id]))
+        ).body
+        listed = answer.snapshots.snapshot or []
+        if listed and listed[0].status != "progressing":
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"snapshot {created.snapshot_id} still progressing after 30 s")
+        time.sleep(0.05)
+    item = listed[0]
+
+    try:
+        ecs.create_snapshot(ecs_models.CreateSnapshotRequest(disk_id="d-doesnotexist", snapshot_name="dify-check"))
+        unknown = {"code": None}
+    except AlibabaCloudException as error:
+        unknown = {"code": error.code, "statusCode": error.status_code}
+
+    return {
+        "snapshotId": created.snapshot_id,
+        "repeatedSnapshotId": repeated.snapshot_id,
+        "polls": polls,
+        "totalCount": answer.total_count,
+        "snapshot": {
+            "snapshotId": item.snapshot_id,
+            "snapshotName": item.snapshot_name,
+            "description": item.description,
+            "status": item.status,
+            "progress": item.progress,
+            "sourceDiskId": item.source_disk_id,
+            "retentionDays": item.retention_days,
+            "available": item.available,
+        },
+        "unknownDisk": unknown,
+    }
+
+
 def main() -> None:
     request = json.load(sys.stdin)
     if request["phase"] == "cloud-assistant":
         json.dump(cloud_assistant(request), sys.stdout)
+        return
+    if request["phase"] == "snapshots":
+        json.dump(snapshots(request), sys.stdout)
         return
     ims, mcp = clients(request)
     phases = {"create": create, "delete": delete}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# certbot from PyPI at the version given (rules/certbot.ts's CERTBOT_VERSION, the one the instance runs from the
+# certbot/certbot image), with acme at the same version (acme is released on its own and certbot only asks for
+# acme>=), in a Python 3.12 environment of its own, installed with uv. Built once into
+# .cache/certbot/<version>/ and reused; prints two lines: the certbot executable, and "cached" or "built". Any
+# failure exits non-zero with the reason on stderr (the tests then fail, never skip).
+#
+#   tests/harness/certbot-env.sh 5.8.0
+#
+# Python is found and uv installed as tests/harness/alibaba-sdk-python-env.sh does (.cache/uv/<version>, its
+# download cache .cache/uv/cache). A stamp written last marks a complete build; concurrent callers wait on a lock.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+UV_VERSION="0.13.9"
+RECIPE=1
+
+log() { echo "certbot-env: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+VERSION="${1:-}"
+[[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "usage: certbot-env.sh <major>.<minor>.<patch> (got '${VERSION}')"
+command -v flock >/dev/null || die "flock (util-linux) is required"
+
+# Python 3.12, found where dify-python-env.sh looks (DIFY_PYTHON, python3.12 on PATH, pyenv); uv never
+# downloads one (its downloads come from GitHub, which these machines cannot reach).
+python=""
+for candidate in "${DIFY_PYTHON:-}" "$(command -v python3.12 2>/dev/null || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12; do
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
+        python="$candidate"
+        break
+    fi
+done
+[ -n "$python" ] || die "no Python 3.12 found: set DIFY_PYTHON, put python3.12 on PATH, or install 3.12 with pyenv"
+pyversion="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+
+home="$ROOT/.cache/certbot/$VERSION"
+stamp="$home/.stamp"
+stamp_key="recipe=$RECIPE uv=$UV_VERSION certbot=$VERSION acme=$VERSION python=$python ($pyversion)"
+current() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_key" ] && [ -x "$home/venv/bin/certbot" ]; }
+
+if current; then
+    printf '%s\ncached\n' "$home/venv/bin/certbot"
+    exit 0
+fi
+mkdir -p "$ROOT/.cache/certbot"
+exec 9>"$ROOT/.cache/certbot/.lock"
+flock 9
+if current; then
+    printf '%s\ncached\n' "$home/venv/bin/certbot"
+    exit 0
+fi
+
+# uv from PyPI, pinned, shared with the other Python environments. Built beside its final place and moved there in
+# one step, so that a concurrent build never sees (or removes) a half-installed uv.
+uv="$ROOT/.cache/uv/$UV_VERSION/bin/uv"
+if [ ! -x "$uv" ]; then
+    log "installing uv $UV_VERSION from PyPI"
+    mkdir -p "$ROOT/.cache/uv"
+    staging="$(mktemp -d "$ROOT/.cache/uv/.install-XXXXXX")"
+    "$python" -m venv "$staging/venv" || die "could not create a virtual environment with $python"
+    "$staging/venv/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION" >&2 ||
+        die "could not install uv $UV_VERSION from PyPI"
+    mv -T "$staging/venv" "$ROOT/.cache/uv/$UV_VERSION" 2>/dev/null || true
+    rm -rf "$staging"
+    [ -x "$uv" ] || die "uv $UV_VERSION is not at $uv after installing it"
+fi
+
+log "installing certbot==$VERSION acme==$VERSION into $home (uv, from PyPI)"
+start=$SECONDS
+rm -rf "$home"
+mkdir -p "$home"
+export UV_CACHE_DIR="$ROOT/.cache/uv/cache" UV_PYTHON_DOWNLOADS=never
+"$uv" venv --quiet --python "$python" "$home/venv" >&2 || die "uv could not create a virtual environment with $python"
+"$uv" pip install --quiet --python "$home/venv/bin/python" "certbot==$VERSION" "acme==$VERSION" >&2 ||
+    die "uv could not install certbot==$VERSION acme==$VERSION from PyPI (see above)"
+found="$("$home/venv/bin/certbot" --version 2>&1)" || die "the installed certbot does not run: $found"
+[ "$found" = "certbot $VERSION" ] || die "the installed certbot reports '$found', not certbot $VERSION"
+echo "$stamp_key" >"$stamp"
+log "built in $((SECONDS - start)) s"
+printf '%s\nbuilt\n' "$home/venv/bin/certbot"
