@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
 import { DifyHost, DifyHostSettings } from "../../components/dify-host";
-import { hostArgsWith } from "./host-args";
+import { buildHostRecordingOptions, hostArgsWith } from "./host-args";
 
 vi.mock("../../dynamic-providers/dify/readiness", () => import("./dynamic-stubs"));
 vi.mock("../../dynamic-providers/dify/instance-configuration", () => import("./dynamic-stubs"));
@@ -19,16 +19,7 @@ const warnings = new Map<string, string[]>();
 /** Builds a host named `name` with `settings` over the base ones, and waits for its resources and warnings. */
 async function host(name: string, settings: Partial<DifyHostSettings> = {}): Promise<DifyHost> {
     const before = warn.mock.calls.length;
-    const built = new DifyHost(name, hostArgsWith(settings), {
-        transformations: [
-            (resource) => {
-                options.set(resource.name, resource.opts as pulumi.CustomResourceOptions);
-                return undefined;
-            },
-        ],
-    });
-    await valueOf(built.mcpOAuthCallbackUrl);
-    await settle();
+    const built = await buildHostRecordingOptions(name, hostArgsWith(settings), options);
     warnings.set(name, warn.mock.calls.slice(before).map((call) => String(call[0])));
     return built;
 }

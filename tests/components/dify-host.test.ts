@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { MOCK_EIP_ADDRESS, MOCK_INIT_PASSWORD, RegisteredResource, installMocks, settle, valueOf } from "./pulumi-mocks";
 import { DifyHost } from "../../components/dify-host";
-import { BASE_HOST_ARGS, hostArgsWith } from "./host-args";
+import { BASE_HOST_ARGS, buildHostRecordingOptions, hostArgsWith } from "./host-args";
 import { STUB_REGISTRATIONS } from "./dynamic-stubs";
 import * as crypto from "crypto";
 import { gunzipSync } from "zlib";
@@ -173,16 +173,7 @@ describe("DifyHost options", () => {
 describe("a new difyVersion (or any bootstrap setting) is applied to the running instance", () => {
     it("ignores user data changes on the instance instead of replacing it (the old instance still goes first on a replace)", async () => {
         const options = new Map<string, pulumi.CustomResourceOptions>();
-        const built = new DifyHost("inplace", baseArgs, {
-            transformations: [
-                (resource) => {
-                    options.set(resource.name, resource.opts as pulumi.CustomResourceOptions);
-                    return undefined;
-                },
-            ],
-        });
-        await valueOf(built.mcpOAuthCallbackUrl);
-        await settle();
+        await buildHostRecordingOptions("inplace", baseArgs, options);
         const instance = options.get("inplace-instance");
         expect(instance?.ignoreChanges).toContain("userData");
         expect(instance?.replaceOnChanges ?? []).not.toContain("userData");

@@ -1,6 +1,8 @@
 // The DifyHost settings the component tests start from (a 2 vCPU / 4 GiB Ubuntu host in cn-hangzhou-j); each
 // test overrides what it is about.
-import type { DifyHostArgs, DifyHostSettings } from "../../components/dify-host";
+import * as pulumi from "@pulumi/pulumi";
+import { DifyHost, type DifyHostArgs, type DifyHostSettings } from "../../components/dify-host";
+import { settle, valueOf } from "./pulumi-mocks";
 
 export const BASE_HOST_ARGS: DifyHostArgs = {
     settings: {
@@ -24,4 +26,22 @@ export const BASE_HOST_ARGS: DifyHostArgs = {
 /** BASE_HOST_ARGS with some of its settings replaced. */
 export function hostArgsWith(settings: Partial<DifyHostSettings>): DifyHostArgs {
     return { ...BASE_HOST_ARGS, settings: { ...BASE_HOST_ARGS.settings, ...settings } };
+}
+
+/**
+ * Builds a DifyHost under the mocks, recording each child's resource options (ignoreChanges, dependsOn, …) in
+ * `options` by resource name, and waits until its resources are registered.
+ */
+export async function buildHostRecordingOptions(name: string, args: DifyHostArgs, options: Map<string, pulumi.CustomResourceOptions>): Promise<DifyHost> {
+    const built = new DifyHost(name, args, {
+        transformations: [
+            (resource) => {
+                options.set(resource.name, resource.opts as pulumi.CustomResourceOptions);
+                return undefined;
+            },
+        ],
+    });
+    await valueOf(built.mcpOAuthCallbackUrl);
+    await settle();
+    return built;
 }

@@ -12,7 +12,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 REQUIREMENTS="$ROOT/tests/harness/alibaba-sdk-requirements.txt"
-UV_VERSION="0.13.9"
 RECIPE=1
 
 log() { echo "alibaba-sdk-python-env: $*" >&2; }
@@ -21,21 +20,13 @@ die() { log "error: $*"; exit 1; }
 [ -f "$REQUIREMENTS" ] || die "$REQUIREMENTS is missing"
 command -v flock >/dev/null || die "flock (util-linux) is required"
 
-# Python 3.12, found where dify-python-env.sh looks (DIFY_PYTHON, python3.12 on PATH, pyenv); uv never
-# downloads one (its downloads come from GitHub, which these machines cannot reach).
-python=""
-for candidate in "${DIFY_PYTHON:-}" "$(command -v python3.12 2>/dev/null || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12; do
-    if [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
-        python="$candidate"
-        break
-    fi
-done
-[ -n "$python" ] || die "no Python 3.12 found: set DIFY_PYTHON, put python3.12 on PATH, or install 3.12 with pyenv"
-version="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+# shellcheck source=tests/harness/python-uv.sh
+. "$ROOT/tests/harness/python-uv.sh"
+find_python312
 
 home="$ROOT/.cache/alibaba-sdk-python/$(sha256sum "$REQUIREMENTS" | cut -c1-16)"
 stamp="$home/.stamp"
-stamp_key="recipe=$RECIPE uv=$UV_VERSION python=$python ($version)"
+stamp_key="recipe=$RECIPE uv=$UV_VERSION python=$python ($pyversion)"
 current() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_key" ] && [ -x "$home/venv/bin/python" ]; }
 
 if current; then
@@ -50,20 +41,7 @@ if current; then
     exit 0
 fi
 
-# uv from PyPI, pinned. Built beside its final place and moved there in one step, so that a concurrent
-# dify-python-env.sh never sees (or removes) a half-installed uv.
-uv="$ROOT/.cache/uv/$UV_VERSION/bin/uv"
-if [ ! -x "$uv" ]; then
-    log "installing uv $UV_VERSION from PyPI"
-    mkdir -p "$ROOT/.cache/uv"
-    staging="$(mktemp -d "$ROOT/.cache/uv/.install-XXXXXX")"
-    "$python" -m venv "$staging/venv" || die "could not create a virtual environment with $python"
-    "$staging/venv/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION" >&2 ||
-        die "could not install uv $UV_VERSION from PyPI"
-    mv -T "$staging/venv" "$ROOT/.cache/uv/$UV_VERSION" 2>/dev/null || true
-    rm -rf "$staging"
-    [ -x "$uv" ] || die "uv $UV_VERSION is not at $uv after installing it"
-fi
+ensure_uv
 
 log "building the SDKs' environment in $home (uv pip sync from PyPI)"
 start=$SECONDS

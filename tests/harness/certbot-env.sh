@@ -12,7 +12,6 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-UV_VERSION="0.13.9"
 RECIPE=1
 
 log() { echo "certbot-env: $*" >&2; }
@@ -22,17 +21,9 @@ VERSION="${1:-}"
 [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "usage: certbot-env.sh <major>.<minor>.<patch> (got '${VERSION}')"
 command -v flock >/dev/null || die "flock (util-linux) is required"
 
-# Python 3.12, found where dify-python-env.sh looks (DIFY_PYTHON, python3.12 on PATH, pyenv); uv never
-# downloads one (its downloads come from GitHub, which these machines cannot reach).
-python=""
-for candidate in "${DIFY_PYTHON:-}" "$(command -v python3.12 2>/dev/null || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12; do
-    if [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
-        python="$candidate"
-        break
-    fi
-done
-[ -n "$python" ] || die "no Python 3.12 found: set DIFY_PYTHON, put python3.12 on PATH, or install 3.12 with pyenv"
-pyversion="$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+# shellcheck source=tests/harness/python-uv.sh
+. "$ROOT/tests/harness/python-uv.sh"
+find_python312
 
 home="$ROOT/.cache/certbot/$VERSION"
 stamp="$home/.stamp"
@@ -51,20 +42,7 @@ if current; then
     exit 0
 fi
 
-# uv from PyPI, pinned, shared with the other Python environments. Built beside its final place and moved there in
-# one step, so that a concurrent build never sees (or removes) a half-installed uv.
-uv="$ROOT/.cache/uv/$UV_VERSION/bin/uv"
-if [ ! -x "$uv" ]; then
-    log "installing uv $UV_VERSION from PyPI"
-    mkdir -p "$ROOT/.cache/uv"
-    staging="$(mktemp -d "$ROOT/.cache/uv/.install-XXXXXX")"
-    "$python" -m venv "$staging/venv" || die "could not create a virtual environment with $python"
-    "$staging/venv/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION" >&2 ||
-        die "could not install uv $UV_VERSION from PyPI"
-    mv -T "$staging/venv" "$ROOT/.cache/uv/$UV_VERSION" 2>/dev/null || true
-    rm -rf "$staging"
-    [ -x "$uv" ] || die "uv $UV_VERSION is not at $uv after installing it"
-fi
+ensure_uv
 
 log "installing certbot==$VERSION acme==$VERSION into $home (uv, from PyPI)"
 start=$SECONDS

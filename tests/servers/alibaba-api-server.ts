@@ -305,6 +305,31 @@ const PREDEFINED_SCOPES: Record<string, string> = {
 
 const SIGNED_HEADERS_REQUIRED = ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"];
 
+/**
+ * Readers of an RPC request's parameters, answering as the gateway does: MissingParameter for a required one that
+ * is absent or empty, InvalidParameter.<code> for an integer out of its range (the exact code is invented).
+ */
+function rpcParameters(query: Record<string, string>, codeOf: (name: string) => string = (name) => name) {
+    return {
+        required(name: string): string {
+            const value = query[name];
+            if (value === undefined || value === "") {
+                throw new ApiFailure(400, "MissingParameter", `The input parameter "${name}" that is mandatory for processing this request is not supplied.`);
+            }
+            return value;
+        },
+        integer(name: string, min: number, max: number): number | undefined {
+            const raw = query[name];
+            if (raw === undefined) return undefined;
+            const value = Number(raw);
+            if (raw.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
+                throw new ApiFailure(400, `InvalidParameter.${codeOf(name)}`, `The parameter ${name} is invalid: it must be an integer from ${min} to ${max}.`);
+            }
+            return value;
+        },
+    };
+}
+
 function isoNow(): string {
     return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 }
@@ -772,22 +797,7 @@ export class AlibabaApiServer {
                 throw new ApiFailure(400, "InvalidParameter", `${name} is not a parameter of ${action} (ECS ${ECS_VERSION}).`); // invented code
             }
         }
-        const required = (name: string): string => {
-            const value = query[name];
-            if (value === undefined || value === "") {
-                throw new ApiFailure(400, "MissingParameter", `The input parameter "${name}" that is mandatory for processing this request is not supplied.`);
-            }
-            return value;
-        };
-        const integer = (name: string, min: number, max: number): number | undefined => {
-            const raw = query[name];
-            if (raw === undefined) return undefined;
-            const value = Number(raw);
-            if (raw.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
-                throw new ApiFailure(400, `InvalidParameter.${name}`, `The parameter ${name} is invalid: it must be an integer from ${min} to ${max}.`); // invented code
-            }
-            return value;
-        };
+        const { required, integer } = rpcParameters(query);
         // Case-insensitive: openapi-core sends true/false, the Python SDKs True/False.
         const boolean = (name: string): boolean | undefined => {
             const raw = query[name]?.toLowerCase();
@@ -1151,22 +1161,8 @@ export class AlibabaApiServer {
         if (!IMS_ACTIONS.includes(action)) {
             throw new ApiFailure(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
         }
-        const required = (name: string): string => {
-            const value = query[name];
-            if (value === undefined || value === "") {
-                throw new ApiFailure(400, "MissingParameter", `The input parameter "${name}" that is mandatory for processing this request is not supplied.`);
-            }
-            return value;
-        };
-        const integer = (name: string, min: number, max: number): number | undefined => {
-            const raw = query[name];
-            if (raw === undefined) return undefined;
-            const value = Number(raw);
-            if (!Number.isInteger(value) || value < min || value > max) {
-                throw new ApiFailure(400, `InvalidParameter.${name.replace(/^New/, "")}`, `The parameter ${name} is invalid: it must be an integer from ${min} to ${max}.`);
-            }
-            return value;
-        };
+        // UpdateApplication's New… parameters answer with the code of the parameter they set.
+        const { required, integer } = rpcParameters(query, (name) => name.replace(/^New/, ""));
         // Case-insensitive: openapi-core sends true/false, the Python SDKs True/False (str() of a bool).
         const boolean = (name: string): boolean | undefined => {
             const raw = query[name]?.toLowerCase();
