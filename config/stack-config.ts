@@ -5,6 +5,7 @@ import {
     Ipv4Cidr,
     MIN_ALLOWED_PREFIX,
     SPECIAL_CHARACTERS_TEXT,
+    VPC_PRIVATE_RANGES,
     canonicalCidr,
     cidrContains,
     cidrsOverlap,
@@ -13,6 +14,7 @@ import {
     shownUrl,
 } from "../rules/input-rules";
 import { EMAIL_RULE, isEmailAddress } from "../rules/email";
+import { RDS_BACKUP_RETENTION_DAYS } from "../rules/managed-services";
 import { DIFY_IMAGE_VERSIONS, difyImages } from "../rules/dify-images";
 import { PINNED_DIFY_VERSIONS, difyReleasePin } from "../rules/dify-releases";
 import { ACR_INSTANCE_ID_PATTERN, ACR_INSTANCE_ID_RULE, DEFAULT_REGISTRY_MIRRORS, IMAGE_SOURCES, type ImageSource } from "../rules/image-source";
@@ -72,8 +74,7 @@ const STACK_TAG_KEYS: readonly string[] = ["managed-by", "project", "stack", DIF
 const MAX_TAGS_PER_RESOURCE = 20;
 const MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - STACK_TAG_KEYS.length;
 
-/** Alibaba Cloud's private VPC ranges; a VPC is one of them or a block inside one, /8 to /28. */
-const VPC_PRIVATE_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+/** A VPC is one of VPC_PRIVATE_RANGES or a block inside one, /8 to /28. */
 const VPC_PREFIX_RANGE = { min: 8, max: 28 } as const;
 /** Alibaba's vSwitch mask: /16 to /29. */
 const VSWITCH_PREFIX_RANGE = { min: 16, max: 29 } as const;
@@ -98,6 +99,82 @@ export const DEFAULT_INSTANCE_TYPE_PREFERENCES: readonly string[] = [
 
 /** The first release with the preset OAuth client that Alibaba's "Custom OAuth" MCP servers need. */
 const PRESET_OAUTH_CLIENT_DIFY_VERSION = DIFY_VERSION_THRESHOLDS.mcpPresetOAuthClient;
+
+/**
+ * How Dify is deployed: `single`, one ECS instance with its data disk, an EIP and Let's Encrypt (the default,
+ * and what every stack before the setting existed is); or `ha`, app nodes in an auto scaling group across two
+ * zones behind an ALB that terminates HTTPS, with the state in ApsaraDB RDS for PostgreSQL (High-availability
+ * Edition), Tair (Redis OSS-compatible) master-replica and OSS.
+ */
+export type Topology = "single" | "ha";
+export const TOPOLOGIES: readonly Topology[] = ["single", "ha"];
+
+/**
+ * RDS PostgreSQL major versions the stack offers: the versions whose RDS instances provide pgvector (Dify's
+ * vector store in `ha`), which ApsaraDB RDS has for PostgreSQL 14 or later ("Use pgvector", ApsaraDB RDS docs:
+ * https://www.alibabacloud.com/help/en/rds/apsaradb-rds-for-postgresql/pgvector-use-guide).
+ */
+export type RdsEngineVersion = "14.0" | "15.0" | "16.0" | "17.0";
+export const RDS_ENGINE_VERSIONS: readonly RdsEngineVersion[] = ["14.0", "15.0", "16.0", "17.0"];
+
+/** Redis Open-Source Edition major versions a Tair (Redis OSS-compatible) instance may run for Dify's cache and queue. */
+export type RedisEngineVersion = "5.0" | "6.0" | "7.0";
+export const REDIS_ENGINE_VERSIONS: readonly RedisEngineVersion[] = ["5.0", "6.0", "7.0"];
+
+/**
+ * The settings of topology `ha` (`StackSettings.ha`, present only then). Each one is a config key of its own;
+ * with topology `single` they are ignored, and preview warns about each one set to something else than its default.
+ */
+export interface HaSettings {
+    /**
+     * Setting `certificateId`, required: the Certificate Management Service certificate the ALB's HTTPS listener
+     * serves for `domain`, in the form ALB listeners take: the certificate's numeric id, "-" and the region of the
+     * certificate service, e.g. `12345-cn-hangzhou` (China site) or `12345-ap-southeast-1` (international site).
+     * Changing it swaps the listener's certificate in place.
+     */
+    certificateId: string;
+    /**
+     * Setting `haZoneIds`: the two zones (of the region, distinct) for the vSwitches, the app nodes, the ALB, and
+     * the RDS and Redis primary/secondary. Unset (default): the first two zones, in sorted order, that offer the
+     * chosen instance type (`resolveHaZones`). Changing them replaces the zone-bound resources.
+     */
+    zoneIds?: [string, string];
+    /**
+     * Setting `haAppNodeCount`, 2-20, default 2: the app nodes the scaling group keeps (its minimum size; the
+     * maximum is one more, the surge of a rolling refresh). Changing it resizes the group in place.
+     */
+    appNodeCount: number;
+    /**
+     * Setting `rdsInstanceClass`: the class of the RDS for PostgreSQL High-availability Edition instance. Default
+     * `pg.n2.2c.2m` (general-purpose, 2 cores, 4 GB); a Basic Edition class (code ending in `.1` or `.1m`) is
+     * refused. Changing it changes the instance's specification in place (a transient disconnection).
+     */
+    rdsInstanceClass: string;
+    /** Setting `rdsStorageGb`, 20-32000 GB, default 50: the instance's ESSD storage; it only grows, in place. */
+    rdsStorageGb: number;
+    /**
+     * Setting `rdsEngineVersion`, default `16.0`; one of `RDS_ENGINE_VERSIONS` (PostgreSQL with pgvector). Choose
+     * it before the first `pulumi up`: the provider upgrades only MySQL's major version in place, so a PostgreSQL
+     * major upgrade is RDS's own procedure, not a config change.
+     */
+    rdsEngineVersion: RdsEngineVersion;
+    /** Setting `rdsBackupRetentionDays`, 7-730, default 7: days RDS keeps its automatic backups; updated in place. */
+    rdsBackupRetentionDays: number;
+    /**
+     * Setting `redisInstanceClass`: the class of the Tair (Redis OSS-compatible) instance. Default
+     * `redis.shard.small.2.ce` (Redis Open-Source Edition, cloud native, standard architecture, 1 GB; created as
+     * master-replica). Changing it changes the specification in place.
+     */
+    redisInstanceClass: string;
+    /** Setting `redisEngineVersion`, default `7.0`; one of `REDIS_ENGINE_VERSIONS`. */
+    redisEngineVersion: RedisEngineVersion;
+    /**
+     * Setting `dnsZone`: an Alibaba Cloud DNS zone of the account that `domain` is a name inside (e.g. example.com
+     * for dify.example.com). Set: the stack creates the CNAME `domain` → the ALB's DNS name. Unset (default): you
+     * create that record yourself (the stack output dnsInstructions says what).
+     */
+    dnsZone?: string;
+}
 
 export interface StackSettings {
     /** Alibaba Cloud region, e.g. cn-hangzhou. */
@@ -270,6 +347,16 @@ export interface StackSettings {
      */
     readinessTimeoutMinutes: number;
     tags: Record<string, string>;
+    /**
+     * `single` (default) or `ha`; see `Topology`. With `ha`, `domain` and `certificateId` are required, and
+     * `plainHttp` and `adminCidr` are refused (the ALB terminates HTTPS; app nodes have no public address);
+     * `zoneId` and `certEmail` are ignored (and left out here): `haZoneIds` places the nodes, and no Let's Encrypt
+     * certificate is requested. The two are different sets of resources: switching a deployed stack does not move
+     * Dify's data from one to the other.
+     */
+    topology: Topology;
+    /** The settings of topology `ha`; present exactly when `topology` is `ha`. */
+    ha?: HaSettings;
 }
 
 /** Non-fatal findings to show as warnings at preview. */
@@ -467,7 +554,209 @@ export const CONFIG_DEFAULTS = {
     // Unset: imageSource and the region choose (DEFAULT_REGISTRY_MIRRORS with registry-mirror, none otherwise).
     registryMirrors: [] as string[],
     readinessTimeoutMinutes: 45,
+    topology: "single",
+    // Topology ha only (see HaSettings). Unset: the first two zones that offer the instance type.
+    haZoneIds: [] as string[],
+    haAppNodeCount: 2,
+    // The default only; any RDS for PostgreSQL High-availability Edition class the region sells may be set.
+    // pg.n2.2c.2m is the general-purpose 2 cores / 4 GB class of the High-availability series, standard edition
+    // (Alibaba Cloud, ApsaraDB RDS for PostgreSQL "Primary instance types" 规格清单,
+    // https://help.aliyun.com/document_detail/276990.htm: 高可用系列 通用型 pg.n2.2c.2m 2核 4GB; the Basic series has
+    // pg.n2.2c.1m for the same size).
+    rdsInstanceClass: "pg.n2.2c.2m",
+    rdsStorageGb: 50,
+    rdsEngineVersion: "16.0",
+    rdsBackupRetentionDays: 7,
+    // The default only: Redis Open-Source Edition, cloud native, standard (non-cluster) architecture, 1 GB
+    // ("Instance types for Redis Open-Source Edition cloud native instances",
+    // https://help.aliyun.com/en/redis/product-overview/instance-types-of-cloud-native-community-edition-instances:
+    // 1 GB, redis.shard.small.2.ce). Cloud native, the current deployment mode, rather than the classic
+    // redis.master.small.default (1 GB master-replica), whose offer of Redis 7.0 is not confirmed.
+    redisInstanceClass: "redis.shard.small.2.ce",
+    redisEngineVersion: "7.0",
 } as const;
+
+/** The settings only topology ha reads; with single, preview warns about each one set to a non-default value. */
+const HA_ONLY_SETTINGS = [
+    "certificateId",
+    "haZoneIds",
+    "haAppNodeCount",
+    "rdsInstanceClass",
+    "rdsStorageGb",
+    "rdsEngineVersion",
+    "rdsBackupRetentionDays",
+    "redisInstanceClass",
+    "redisEngineVersion",
+    "dnsZone",
+] as const;
+
+/**
+ * Certificate ids as ALB listeners take them from Certificate Management Service: the certificate's numeric id,
+ * "-" and the region of the certificate service (cn-hangzhou on the China site, ap-southeast-1 on the
+ * international site), e.g. 12345-cn-hangzhou.
+ */
+const CERTIFICATE_ID_PATTERN = /^[1-9]\d{0,19}-[a-z]{2,3}(-[a-z]+)+(-\d{1,2})?$/;
+const CERTIFICATE_ID_RULE =
+    'the Certificate Management Service certificate id as ALB listeners take it: the certificate\'s numeric id, "-" and the region of the certificate service, e.g. 12345-cn-hangzhou (China site) or 12345-ap-southeast-1 (international site)';
+/** RDS PostgreSQL class codes, e.g. pg.n2.2c.2m; a last part of 1 or 1m is a Basic Edition (single-node) class. */
+const RDS_INSTANCE_CLASS_PATTERN = /^pg\.[a-z0-9]+(\.[a-z0-9]+)+$/;
+const RDS_BASIC_CLASS_PATTERN = /\.1m?$/;
+const RDS_INSTANCE_CLASS_RULE =
+    "the code of an ApsaraDB RDS for PostgreSQL High-availability Edition class the region sells, such as pg.n2.2c.2m (2 cores, 4 GB)";
+/** Tair (Redis OSS-compatible) class codes of Redis Open-Source Edition, e.g. redis.shard.small.2.ce. */
+const REDIS_INSTANCE_CLASS_PATTERN = /^redis\.[a-z0-9]+(\.[a-z0-9]+)+$/;
+const REDIS_INSTANCE_CLASS_RULE =
+    "the code of a Redis Open-Source Edition class of Tair (Redis OSS-compatible), such as redis.shard.small.2.ce (cloud native, standard architecture, 1 GB)";
+
+/** True when a setting is given a value other than its declared default (which pulumi.Config returns when unset). */
+function setToNonDefault(r: ConfigReader, name: string): boolean {
+    const value = r.raw(name);
+    if (value === undefined) {
+        return false;
+    }
+    const declared = (CONFIG_DEFAULTS as Record<string, unknown>)[name];
+    if (declared === undefined) {
+        return true;
+    }
+    if (Array.isArray(declared)) {
+        try {
+            return JSON.stringify(JSON.parse(value)) !== JSON.stringify(declared);
+        } catch {
+            return true;
+        }
+    }
+    return typeof declared === "number" ? Number(value) !== declared : value !== declared;
+}
+
+/** A major version as RDS and Tair name them ("16.0"); a YAML number such as 16 arrives as "16". */
+function majorVersion(value: string): string {
+    return /^\d+$/.test(value) ? `${value}.0` : value;
+}
+
+function versionSetting<T extends string>(r: ConfigReader, name: string, allowed: readonly T[], fallback: T, why: string): T {
+    const value = r.raw(name);
+    if (value === undefined) {
+        return fallback;
+    }
+    const version = majorVersion(value);
+    if (!(allowed as readonly string[]).includes(version)) {
+        r.problem(name, `is "${value}"; allowed: ${allowed.join(", ")} (${why})`);
+        return fallback;
+    }
+    return version as T;
+}
+
+/** A zone id of the region: the region id and a zone letter, e.g. cn-hangzhou-h or ap-southeast-1a. */
+function isZoneOfRegion(zoneId: string, region: string): boolean {
+    return zoneId.startsWith(region) && /^-?[a-z]$/.test(zoneId.slice(region.length));
+}
+
+function zoneExamples(region: string): string {
+    return /\d$/.test(region) ? `${region}a and ${region}b` : `${region}-h and ${region}-i`;
+}
+
+/**
+ * The settings of topology ha, with their problems; with single, a warning naming each ha setting that is set
+ * (they are ignored, and not checked).
+ */
+function readHaSettings(
+    r: ConfigReader,
+    warnings: string[],
+    context: { topology: Topology; region: string | undefined; domain: string | undefined; adminCidr: string | undefined },
+): HaSettings | undefined {
+    const d = CONFIG_DEFAULTS;
+    if (context.topology !== "ha") {
+        const ignored = HA_ONLY_SETTINGS.filter((name) => setToNonDefault(r, name));
+        if (ignored.length > 0) {
+            warnings.push(
+                `${r.key("topology")} is single, so ${ignored.map((name) => r.key(name)).join(", ")} ${ignored.length === 1 ? "is" : "are"} ignored: ` +
+                    `${ignored.length === 1 ? "it applies" : "they apply"} only with topology ha. Remove ${ignored.length === 1 ? "it" : "them"}, or set ${r.key("topology")} to ha.`,
+            );
+        }
+        return undefined;
+    }
+
+    // The ALB terminates TLS for `domain` with this certificate; nothing on the nodes requests one.
+    if (context.domain === undefined) {
+        r.problem("domain", `is not set but ${r.key("topology")} is ha; allowed: the DNS name Dify is served on, such as dify.example.com, which the certificate certificateId covers`);
+    }
+    const certificateId = r.string("certificateId");
+    if (certificateId === undefined) {
+        r.problem("certificateId", `is not set but ${r.key("topology")} is ha, whose ALB serves HTTPS for domain with it; allowed: ${CERTIFICATE_ID_RULE}`);
+    } else if (!CERTIFICATE_ID_PATTERN.test(certificateId)) {
+        r.problem("certificateId", `is ${JSON.stringify(certificateId)}; allowed: ${CERTIFICATE_ID_RULE}`);
+    }
+    if (context.adminCidr !== undefined) {
+        r.problem(
+            "adminCidr",
+            `is set but ${r.key("topology")} is ha, whose app nodes have no public address (only the ALB is reachable from the internet), so there is nothing for SSH from ${context.adminCidr} to reach; allowed with topology ha: unset`,
+        );
+    }
+
+    let zoneIds: [string, string] | undefined;
+    const zones = r.stringList("haZoneIds", [...d.haZoneIds]);
+    if (zones.length > 0) {
+        const region = context.region;
+        const rule = `two distinct zone ids of the region${region ? `, such as ${zoneExamples(region)}` : ""}, or unset for the first two zones that offer the instance type`;
+        const foreign = region === undefined ? [] : zones.filter((zone) => !isZoneOfRegion(zone, region));
+        if (zones.length !== 2) {
+            r.problem("haZoneIds", `has ${zones.length} zone${zones.length === 1 ? "" : "s"} (${zones.join(", ")}); allowed: ${rule}`);
+        } else if (foreign.length > 0) {
+            r.problem("haZoneIds", `contains "${foreign[0]}", which is not a zone id of ${region}; allowed: ${rule}`);
+        } else if (zones[0] === zones[1]) {
+            r.problem("haZoneIds", `names "${zones[0]}" twice, and one zone is no protection against its outage; allowed: ${rule}`);
+        } else {
+            zoneIds = [zones[0], zones[1]];
+        }
+    }
+
+    const appNodeCount = r.integer("haAppNodeCount", d.haAppNodeCount, 2, 20);
+
+    const rdsInstanceClass = r.string("rdsInstanceClass", d.rdsInstanceClass);
+    if (!RDS_INSTANCE_CLASS_PATTERN.test(rdsInstanceClass)) {
+        r.problem("rdsInstanceClass", `is ${JSON.stringify(rdsInstanceClass)}; allowed: ${RDS_INSTANCE_CLASS_RULE}`);
+    } else if (RDS_BASIC_CLASS_PATTERN.test(rdsInstanceClass)) {
+        r.problem(
+            "rdsInstanceClass",
+            `is "${rdsInstanceClass}", a Basic Edition class (one node, no standby in the second zone: its code ends in .1 or .1m); allowed: ${RDS_INSTANCE_CLASS_RULE}`,
+        );
+    }
+    const rdsStorageGb = r.integer("rdsStorageGb", d.rdsStorageGb, 20, 32000);
+    const rdsEngineVersion = versionSetting(r, "rdsEngineVersion", RDS_ENGINE_VERSIONS, d.rdsEngineVersion, "the RDS PostgreSQL versions with pgvector, Dify's vector store");
+    const rdsBackupRetentionDays = r.integer("rdsBackupRetentionDays", d.rdsBackupRetentionDays, RDS_BACKUP_RETENTION_DAYS.min, RDS_BACKUP_RETENTION_DAYS.max);
+
+    const redisInstanceClass = r.string("redisInstanceClass", d.redisInstanceClass);
+    if (!REDIS_INSTANCE_CLASS_PATTERN.test(redisInstanceClass)) {
+        r.problem("redisInstanceClass", `is ${JSON.stringify(redisInstanceClass)}; allowed: ${REDIS_INSTANCE_CLASS_RULE}`);
+    }
+    const redisEngineVersion = versionSetting(r, "redisEngineVersion", REDIS_ENGINE_VERSIONS, d.redisEngineVersion, "Redis Open-Source Edition major versions");
+
+    // The stack's record is a CNAME, which cannot sit at a zone's apex (beside its SOA and NS records).
+    const dnsZone = r.string("dnsZone")?.toLowerCase();
+    if (dnsZone !== undefined) {
+        const rule = "the Alibaba Cloud DNS zone that domain is a name inside, such as example.com for dify.example.com, or unset to create the record yourself";
+        if (!DOMAIN_PATTERN.test(dnsZone)) {
+            r.problem("dnsZone", `is ${JSON.stringify(dnsZone)}; allowed: ${rule}`);
+        } else if (context.domain !== undefined && context.domain === dnsZone) {
+            r.problem("dnsZone", `is "${dnsZone}", the same name as domain, and the stack's CNAME record cannot be at the zone's apex; allowed: ${rule}`);
+        } else if (context.domain !== undefined && !context.domain.endsWith(`.${dnsZone}`)) {
+            r.problem("dnsZone", `is "${dnsZone}", but domain "${context.domain}" is not a name inside it; allowed: ${rule}`);
+        }
+    }
+
+    return {
+        certificateId: certificateId ?? "",
+        zoneIds,
+        appNodeCount,
+        rdsInstanceClass,
+        rdsStorageGb,
+        rdsEngineVersion,
+        rdsBackupRetentionDays,
+        redisInstanceClass,
+        redisEngineVersion,
+        dnsZone,
+    };
+}
 
 /**
  * Reads and validates every setting. Throws `StackConfigError` listing all problems; returns warnings for
@@ -489,6 +778,9 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     if (!NAME_PREFIX_PATTERN.test(namePrefix)) {
         r.problem("namePrefix", `is "${namePrefix}"; allowed: 2-41 lowercase letters, digits and "-", starting with a letter`);
     }
+    // single (default) or ha; ha's own settings are read at the end (readHaSettings).
+    const topology = r.oneOf("topology", TOPOLOGIES, d.topology);
+    const ha = topology === "ha";
 
     const cpuArchitecture = r.oneOf("cpuArchitecture", CPU_ARCHITECTURES, d.cpuArchitecture);
     const instanceType = r.string("instanceType");
@@ -640,17 +932,23 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
     const domain = r.string("domain")?.toLowerCase();
     const certEmail = r.string("certEmail");
     if (domain !== undefined && !DOMAIN_PATTERN.test(domain)) {
-        r.problem("domain", `is "${domain}"; allowed: a DNS name such as dify.example.com that points at the stack's EIP`);
+        r.problem("domain", `is "${domain}"; allowed: a DNS name such as dify.example.com that points at the stack's ${ha ? "ALB" : "EIP"}`);
     }
-    if (domain !== undefined && certEmail === undefined) {
+    // Let's Encrypt is single's; with ha the ALB serves certificateId and certEmail is ignored.
+    if (!ha && domain !== undefined && certEmail === undefined) {
         r.problem("certEmail", `is not set but domain is; allowed: the e-mail address Let's Encrypt sends certificate notices to`);
     }
-    if (certEmail !== undefined && !isEmailAddress(certEmail)) {
+    if (!ha && certEmail !== undefined && !isEmailAddress(certEmail)) {
         r.problem("certEmail", `is ${JSON.stringify(certEmail)}; allowed: ${EMAIL_RULE}`);
     }
     // HTTPS by default, with or without a domain; plain HTTP only when asked for, and never for a domain.
     const plainHttp = r.boolean("plainHttp", d.plainHttp);
-    if (plainHttp && domain !== undefined) {
+    if (plainHttp && ha) {
+        r.problem(
+            "plainHttp",
+            `is true but ${r.key("topology")} is ha, where the ALB terminates HTTPS on 443 with certificateId (port 80 only redirects to https), and the app nodes have no public address to serve plain HTTP on; allowed with topology ha: false (the default)`,
+        );
+    } else if (plainHttp && domain !== undefined) {
         r.problem("plainHttp", `is true but ${r.key("domain")} is set, and a domain is always served over HTTPS; allowed: plainHttp false (the default), or no domain`);
     } else if (plainHttp) {
         warnings.push(
@@ -661,7 +959,7 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
         );
     }
     // Let's Encrypt checks each issuance and renewal from its own, unpublished addresses over port 80.
-    if (!plainHttp && allowedCidrs.length > 0 && !allowedCidrs.includes("0.0.0.0/0")) {
+    if (!ha && !plainHttp && allowedCidrs.length > 0 && !allowedCidrs.includes("0.0.0.0/0")) {
         warnings.push(
             `${r.key("allowedCidrs")} does not include 0.0.0.0/0, but Let's Encrypt validates every certificate (first issuance and each renewal) ` +
                 "by fetching http://<name>/.well-known/acme-challenge/ from its own addresses, which it does not publish: unless they are " +
@@ -751,6 +1049,21 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
         );
     }
 
+    const haSettings = readHaSettings(r, warnings, { topology, region, domain, adminCidr });
+    if (ha) {
+        // Single's placement and certificate settings: the nodes go in haZoneIds, the ALB serves certificateId.
+        if (r.string("zoneId") !== undefined) {
+            warnings.push(
+                `${r.key("zoneId")} is set but ${r.key("topology")} is ha, which ignores it: the nodes, the ALB and the databases go in the two zones of ${r.key("haZoneIds")} (unset: the first two zones that offer the instance type).`,
+            );
+        }
+        if (certEmail !== undefined) {
+            warnings.push(
+                `${r.key("certEmail")} is set but ${r.key("topology")} is ha, which ignores it: the ALB serves the certificate ${r.key("certificateId")}, and no Let's Encrypt certificate is requested.`,
+            );
+        }
+    }
+
     if (r.problems.length > 0) {
         throw new StackConfigError(r.problems);
     }
@@ -759,7 +1072,7 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
         settings: {
             region: region as string,
             namePrefix,
-            zoneId: r.string("zoneId"),
+            zoneId: ha ? undefined : r.string("zoneId"),
             instanceType,
             instanceTypePreferences,
             cpuArchitecture,
@@ -784,7 +1097,7 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             difyVersion,
             allowUnpinnedDifyVersion,
             domain,
-            certEmail,
+            certEmail: ha ? undefined : certEmail,
             plainHttp,
             imageSource,
             acrInstanceId,
@@ -792,6 +1105,8 @@ export function parseStackSettings(source: ConfigSource, context: { stack: strin
             pipMirrorUrl,
             readinessTimeoutMinutes,
             tags,
+            topology,
+            ...(haSettings !== undefined ? { ha: haSettings } : {}),
         },
     };
 }

@@ -7,7 +7,9 @@
 // are imported from its dependency-free rule modules (rules/) rather than restated: CIDR parsing and the widest
 // allowed block (input-rules.ts), instance sizing (instance-size.ts) and the tags the host sets for it
 // (instance-tags.ts), the Dify version order and minimum (dify-version.ts), what the RAM OAuth app must be
-// (ram-oauth-app.ts). The pack imports nothing else of the project's.
+// (ram-oauth-app.ts). The pack imports nothing else of the project's. Type tokens are in resource-types.ts, how a
+// security group rule is read in security-group-rules.ts, and the ha topology's policies (RDS, Redis, OSS, app
+// nodes behind the load balancer) in ha-rules.ts.
 //
 // What the engine hands the pack: `validateResource` gets a resource's inputs after its provider's Check (for the
 // alicloud provider defaults such as policy "accept" are filled in; for the project's dynamic resources their own
@@ -41,24 +43,26 @@ import { MIN_DIFY_VERSION, compareDifyVersions, parseDifyVersion } from "../rule
 import { type InstanceSize, MIN_MEMORY_GIB, MIN_VCPUS, instanceTypeSizeFromName, isLargeEnoughForDify } from "../rules/instance-size";
 import { DIFY_VERSION_TAG, MEMORY_TAG, VCPU_TAG } from "../rules/instance-tags";
 import { MCP_SERVER_SCOPE, RAM_OAUTH_APP_TYPES, RAM_OAUTH_PROTOCOL_VERSION } from "../rules/ram-oauth-app";
+import { type AddressBlock, type AddressFamily, coverMostOfInternet, isWorldWideBlock, shareOfInternet } from "./addresses";
+import { haPolicies } from "./ha-rules";
+import { ECS_DISK, ECS_INSTANCE, SECURITY_GROUP_RULE } from "./resource-types";
 import {
-    type AddressBlock,
-    type AddressFamily,
-    coverMostOfInternet,
-    isWorldWideBlock,
-    parseAddressBlock,
-    shareOfInternet,
-} from "./addresses";
+    type PortRange,
+    PROTOCOL_TRANSPORTS,
+    type ReadRule,
+    type RuleSource,
+    type SecurityGroupRuleProps,
+    isKnownProtocol,
+    prefixListBlocks,
+    readRule,
+    securityGroupOf,
+    text,
+    usesPrefixList,
+} from "./security-group-rules";
 
-export const SECURITY_GROUP_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule";
-/**
- * No stack creates one. Kept because a SecurityGroupRule (which the stack does create) may name one as its source
- * (prefixListId): the pack reads a list declared in the same program instead of refusing every such rule.
- */
-const ECS_PREFIX_LIST = "alicloud:ecs/ecsPrefixList:EcsPrefixList";
-export const ECS_INSTANCE = "alicloud:ecs/instance:Instance";
-/** The data disk DifyHost creates. */
-export const ECS_DISK = "alicloud:ecs/ecsDisk:EcsDisk";
+export { ECS_DISK, ECS_INSTANCE, SECURITY_GROUP_RULE } from "./resource-types";
+export { type PortRange, parsePortRange } from "./security-group-rules";
+
 /** A `pulumi.dynamic.Resource` registered without a module and type name has this type. */
 export const DYNAMIC_RESOURCE = "pulumi-nodejs:dynamic:Resource";
 /** The project's dynamic resources register as `pulumi-nodejs:dynamic/<module>:<Type>`. */
@@ -77,145 +81,7 @@ const HTTPS_PORT = 443;
 const SSH_PORT = 22;
 
 // ---------------------------------------------------------------------------------------------------------
-// Security group rules: how a rule is read
-
-export interface PortRange {
-    from: number;
-    to: number;
-}
-
-const ALL_PORTS: PortRange = { from: 1, to: 65535 };
-
-/**
- * Parses an Alibaba `portRange` ("22/22", "1/65535"); unset, empty or "-1/-1" (the provider's default, "all
- * ports" for protocol all) means every port. Anything else is undefined: the pack refuses what it cannot read.
- */
-export function parsePortRange(portRange: string | undefined): PortRange | undefined {
-    if (portRange === undefined || portRange === "" || portRange === "-1/-1") {
-        return ALL_PORTS;
-    }
-    const match = /^(\d{1,5})\/(\d{1,5})$/.exec(portRange);
-    if (!match) {
-        return undefined;
-    }
-    const from = Math.max(1, Number(match[1]));
-    const to = Number(match[2]);
-    return to > 65535 || from > to ? undefined : { from, to };
-}
-
-/** The part of a SecurityGroupRule's inputs these policies read (see alicloud.ecs.SecurityGroupRuleArgs). */
-interface SecurityGroupRuleProps {
-    type?: string;
-    ipProtocol?: string;
-    portRange?: string;
-    cidrIp?: string;
-    ipv6CidrIp?: string;
-    prefixListId?: string;
-    sourceSecurityGroupId?: string;
-    securityGroupId?: string;
-    policy?: string;
-}
-
-type Transport = "tcp" | "udp";
-/** The provider's protocols (ipProtocol) and the port spaces each opens; ICMP, ICMPv6 and GRE have no ports. */
-const PROTOCOL_TRANSPORTS: Readonly<Record<string, readonly Transport[]>> = {
-    tcp: ["tcp"],
-    udp: ["udp"],
-    all: ["tcp", "udp"],
-    icmp: [],
-    icmpv6: [],
-    gre: [],
-};
-
-/** A rule's source field as written, and the block it names (undefined when it cannot be read). */
-interface RuleSource {
-    field: "cidrIp" | "ipv6CidrIp";
-    text: string;
-    block?: AddressBlock;
-}
-
-/** A security group rule as the policies understand it. */
-interface ReadRule {
-    /** Ingress with policy accept: the only rules that open anything. */
-    opensIngress: boolean;
-    protocol: string;
-    /** Port spaces the rule opens; an unknown protocol counts as both (the provider rejects it anyway). */
-    transports: readonly Transport[];
-    portRangeText: string;
-    /** Undefined when `portRange` cannot be read. */
-    ports?: PortRange;
-    /** The CIDR sources (cidrIp, ipv6CidrIp): in either field either family is read, so "::/0" in cidrIp counts. */
-    sources: RuleSource[];
-    /** Properties whose values are unknown (a preview); only a guarded read reports them instead of throwing. */
-    unknown: string[];
-}
-
-function lower(value: unknown): string {
-    return typeof value === "string" ? value.toLowerCase() : "";
-}
-
-function text(value: unknown): string | undefined {
-    return value === undefined || value === null || value === "" ? undefined : String(value);
-}
-
-/**
- * Reads a rule's props. Case is ignored in type/protocol/policy; a missing policy is the provider's "accept".
- * `guarded`: a value still unknown in a preview (the SDK's props throw UnknownValueError when read) is listed in
- * `unknown` instead of aborting the whole stack policy.
- */
-function readRule(props: SecurityGroupRuleProps, guarded = false): ReadRule {
-    const unknown: string[] = [];
-    const read = (key: keyof SecurityGroupRuleProps): unknown => {
-        if (!guarded) {
-            return props[key];
-        }
-        try {
-            return props[key];
-        } catch {
-            unknown.push(key);
-            return undefined;
-        }
-    };
-    const protocol = lower(read("ipProtocol"));
-    const portRange = read("portRange") as string | undefined;
-    const sources: RuleSource[] = [];
-    for (const field of ["cidrIp", "ipv6CidrIp"] as const) {
-        const value = text(read(field));
-        if (value !== undefined) {
-            sources.push({ field, text: value, block: parseAddressBlock(value) });
-        }
-    }
-    // Anything but egress is treated as ingress, anything but drop as accept: fail closed.
-    const opensIngress = lower(read("type")) !== "egress" && lower(read("policy")) !== "drop";
-    return {
-        opensIngress,
-        protocol,
-        transports: isKnownProtocol(protocol) ? PROTOCOL_TRANSPORTS[protocol] : ["tcp", "udp"],
-        portRangeText: portRange ?? "-1/-1",
-        ports: parsePortRange(portRange),
-        sources,
-        unknown,
-    };
-}
-
-function isKnownProtocol(protocol: string): boolean {
-    return Object.hasOwn(PROTOCOL_TRANSPORTS, protocol);
-}
-
-/**
- * True when a rule's source is a prefix list: the provider uses `prefixListId` only when none of cidrIp,
- * ipv6CidrIp and sourceSecurityGroupId is set. (A sourceSecurityGroupId still unknown in a preview is a group.)
- */
-function usesPrefixList(props: SecurityGroupRuleProps, rule: ReadRule): boolean {
-    if (rule.sources.length > 0 || !("prefixListId" in props)) {
-        return false;
-    }
-    try {
-        return text(props.sourceSecurityGroupId) === undefined;
-    } catch {
-        return false;
-    }
-}
+// Security group rules, one at a time
 
 function covers(range: PortRange, port: number): boolean {
     return range.from <= port && port <= range.to;
@@ -294,29 +160,6 @@ interface StackRule {
     unreportedBlocks: AddressBlock[];
 }
 
-/** The resources a property's value came from, when they are in the stack. */
-function dependenciesOf(resource: PolicyResource, property: string): PolicyResource[] {
-    return resource.propertyDependencies?.[property] ?? [];
-}
-
-/**
- * The security group a rule belongs to: the group resource its securityGroupId came from (known even in a first
- * preview, when the id is not), or else the id itself (a group outside the stack).
- */
-function securityGroupOf(resource: PolicyResource): { key: string; label: string } {
-    const groups = dependenciesOf(resource, "securityGroupId");
-    if (groups.length > 0) {
-        return { key: groups.map((group) => group.urn).join(","), label: groups.map((group) => group.name).join(",") };
-    }
-    let id = "(unknown)";
-    try {
-        id = String(resource.props.securityGroupId ?? "(none)");
-    } catch {
-        // still unknown in a preview and not from a resource of this stack: all such rules form one group
-    }
-    return { key: `id:${id}`, label: id };
-}
-
 /** Reads every ingress rule of the stack; a rule whose prefix list is not in the stack is reported and skipped. */
 function stackRules(args: StackValidationArgs, reportViolation?: ReportViolation): StackRule[] {
     const rules: StackRule[] = [];
@@ -330,35 +173,13 @@ function stackRules(args: StackValidationArgs, reportViolation?: ReportViolation
             continue;
         }
         const own = rule.sources.flatMap((source) => (source.block === undefined ? [] : [source.block]));
-        const listed: AddressBlock[] = [];
+        let listed: AddressBlock[] = [];
         if (usesPrefixList(resource.props as SecurityGroupRuleProps, rule)) {
-            const lists = dependenciesOf(resource, "prefixListId").filter((list) => list.type === ECS_PREFIX_LIST);
-            if (lists.length === 0) {
-                let listId = "(unknown)";
-                try {
-                    listId = String(resource.props.prefixListId);
-                } catch {
-                    // still unknown in a preview, and not from a resource of this stack
-                }
-                reportViolation?.(
-                    `ingress rule ${resource.name} admits prefix list ${listId}, which is not ` +
-                        "declared in this stack, so the pack cannot see who it lets in; use cidrIp, or an alicloud.ecs.EcsPrefixList of this stack",
-                    resource.urn,
-                );
+            const blocks = prefixListBlocks(resource, reportViolation);
+            if (blocks === undefined) {
                 continue;
             }
-            for (const list of lists) {
-                const entries = Array.isArray(list.props.entries) ? (list.props.entries as Array<{ cidr?: unknown }>) : [];
-                for (const entry of entries) {
-                    const cidr = text(entry?.cidr);
-                    const parsed = cidr === undefined ? undefined : parseAddressBlock(cidr);
-                    if (parsed !== undefined) {
-                        listed.push({ ...parsed, text: `${cidr} (prefix list ${list.name})` });
-                    } else {
-                        reportViolation?.(`prefix list ${list.name} has an entry "${cidr}" the pack cannot parse`, list.urn);
-                    }
-                }
-            }
+            listed = blocks;
         }
         const { key, label } = securityGroupOf(resource);
         rules.push({
@@ -801,4 +622,5 @@ export const policies: Policies = [
     difyVersionMinimum,
     oauthAppMcpReady,
     oauthAppUserSignIn,
+    ...haPolicies,
 ];

@@ -77,6 +77,9 @@ export function httpsEndpointProblem(value: string): string | undefined {
  */
 export const MIN_ALLOWED_PREFIX = 8;
 
+/** Alibaba Cloud's private VPC ranges: a VPC's block is one of them or inside one. */
+export const VPC_PRIVATE_RANGES: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
 /** An IPv4 CIDR block as numbers: the address as an unsigned 32-bit integer and the prefix length. */
 export interface Ipv4Cidr {
     address: number;

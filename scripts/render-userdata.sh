@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the exact cloud-init user data a stack's config produces, and nothing else, on stdout:
 #   ./scripts/render-userdata.sh <stack> [--public-ip <address>] [--data-disk-id <d-...>] [--image-registry <host>] > user-data.yaml
+#   ./scripts/render-userdata.sh <ha stack> --role app|singleton [--image-registry <host>] > user-data.yaml   (topology ha)
 # Everything else (the Node.js set-up, the build, warnings, errors) goes to stderr; a bad config exits non-zero.
 # `npm run --silent render:userdata -- <stack> ...` runs this script too. Without --silent, npm itself first prints
 # its "> dify-mcp-stack@... render:userdata" banner on stdout, which is why this script is the documented command.
@@ -18,7 +19,7 @@ fi
 compiled=dist/scripts/render-userdata.js
 if [ ! -f "$compiled" ] || [ package-lock.json -nt "$compiled" ] || [ tsconfig.json -nt "$compiled" ] ||
     [ tsconfig.build.json -nt "$compiled" ] ||
-    [ -n "$(find components config rules dynamic-providers scripts -newer "$compiled" \( -name '*.ts' -o -name bootstrap.sh \) -print -quit)" ]; then
+    [ -n "$(find components config rules dynamic-providers scripts -newer "$compiled" \( -name '*.ts' -o -name '*.sh' \) -print -quit)" ]; then
     npm run --silent build >&2
 fi
 exec node "$compiled" "$@"

@@ -28,6 +28,63 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]} from Debian's packages" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_updated=1
+fi
+
+# The ha topology keeps Dify's vectors in its RDS PostgreSQL (pgvector); tests/harness/real-dify-ha.test.ts runs
+# Dify against a PostgreSQL with pgvector, where an account that is not a superuser creates it as ApsaraDB RDS
+# lets its privileged account: that is pgextwlist's whitelist. Both are Debian's packages for the installed major,
+# postgresql-<major>-pgvector and postgresql-<major>-pgextwlist. Debian 12's archive has no pgvector: there the
+# package is built from Debian 13's source package (pgvector's own, with Debian's packaging) for this major.
+pg_major="$(for bin in /usr/lib/postgresql/*/bin/postgres; do basename "$(dirname "$(dirname "$bin")")"; done | sort -n | tail -1)"
+pg_missing=()
+[ -f "/usr/share/postgresql/$pg_major/extension/vector.control" ] || pg_missing+=(pgvector)
+[ -f "/usr/lib/postgresql/$pg_major/lib/plugins/pgextwlist.so" ] || pg_missing+=(pgextwlist)
+if [ "${#pg_missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    apt_install() { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+    [ -n "${apt_updated:-}" ] || $sudo apt-get update -qq
+    for extension in "${pg_missing[@]}"; do
+        package="postgresql-$pg_major-$extension"
+        # madison lists what the archives offer (not a locally installed build).
+        if [ -n "$(apt-cache madison "$package")" ]; then
+            echo "test.sh: installing $package from Debian's packages" >&2
+            apt_install "$package"
+        elif [ "$extension" = pgvector ]; then
+            echo "test.sh: building $package from Debian 13's pgvector source package (about a minute, once)" >&2
+            apt_install build-essential debhelper dpkg-dev "postgresql-server-dev-$pg_major" postgresql-server-dev-all
+            # Debian's own mirror as this machine has it configured, for the source package only, in a private
+            # apt state: the machine's package sources are left as they are.
+            # shellcheck source=/dev/null
+            codename="$(. /etc/os-release && echo "$VERSION_CODENAME")"
+            # shellcheck disable=SC2016 # $(REPO_URI) is apt's placeholder, not the shell's
+            mirror="$(apt-get indextargets --format '$(REPO_URI)' 'Origin: Debian' 'Label: Debian' "Codename: $codename" 'Created-By: Packages' | head -1)"
+            [ -n "$mirror" ] || { echo "test.sh: no Debian archive configured to fetch pgvector's source package from" >&2; exit 1; }
+            work="$(mktemp -d)"
+            mkdir -p "$work/lists/partial"
+            echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$work/sources.list"
+            apt_source=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+                -o "Dir::State::Lists=$work/lists" -o APT::Sandbox::User=root)
+            $sudo apt-get "${apt_source[@]}" update -qq
+            (
+                cd "$work"
+                $sudo apt-get "${apt_source[@]}" source -qq pgvector >/dev/null
+                cd pgvector-*/
+                # The binary package's name follows the majors this machine supports (debian/control.in).
+                $sudo pg_buildext updatecontrol
+                # -d: the build needs the server headers of this major only (Build-Depends names them for every
+                # major Debian 13 supports); nocheck: the upstream regression tests need a running server.
+                $sudo env DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" dpkg-buildpackage -b -uc -us -d >"$work/build.log" 2>&1 ||
+                    { tail -30 "$work/build.log" >&2; exit 1; }
+            )
+            apt_install "$(ls "$work/$package"_*.deb)"
+            $sudo rm -rf "$work"
+        else
+            echo "test.sh: Debian's archive has no $package" >&2
+            exit 1
+        fi
+    done
 fi
 
 # shellcheck source=scripts/env.sh

@@ -29,6 +29,14 @@ export interface DifyReadinessInputs {
      * status file appearing) before `up` says it never did. Default 600.
      */
     bootTimeoutSeconds?: number;
+    /**
+     * Needs `regionId`. The URL answering ends the wait only once the instance's own bootstrap says "done": behind a
+     * load balancer other nodes answer the URL (the old app nodes, during an upgrade) before this instance has
+     * migrated the database. Unset (default): the URL answering is enough.
+     */
+    waitForBootstrap?: boolean;
+    /** What the error says to check when the bootstrap finished but the URL stays silent. Default: the EIP and security group. */
+    unreachableHint?: string;
 }
 
 export interface DifyReadinessOutputs extends DifyReadinessInputs {
@@ -63,6 +71,12 @@ export function checkDifyReadiness(news: Partial<DifyReadinessInputs>): CheckFai
         if (problem !== undefined) {
             failures.push({ property: "ecsEndpoint", reason: problem });
         }
+    }
+    if (news.waitForBootstrap !== undefined && (typeof news.waitForBootstrap !== "boolean" || (news.waitForBootstrap && news.regionId === undefined))) {
+        failures.push({ property: "waitForBootstrap", reason: "must be a boolean, and true only with regionId (the bootstrap's status is read through Cloud Assistant)" });
+    }
+    if (news.unreachableHint !== undefined && (typeof news.unreachableHint !== "string" || news.unreachableHint.length > 500)) {
+        failures.push({ property: "unreachableHint", reason: "must be a string of at most 500 characters" });
     }
     if (news.bootTimeoutSeconds !== undefined && (typeof news.bootTimeoutSeconds !== "number" || news.bootTimeoutSeconds < 1 || news.bootTimeoutSeconds > 3600)) {
         failures.push({ property: "bootTimeoutSeconds", reason: "must be a number of seconds from 1 to 3600" });
@@ -133,13 +147,21 @@ async function waitForDify(inputs: DifyReadinessInputs, log: (line: string) => v
     let lastProgress = "";
     let doneAt: number | undefined;
     for (;;) {
+        let answered: { setupStep: string; difyVersion: string } | undefined;
         try {
             const probe = await probeDify({ url: inputs.difyUrl, requestTimeoutMs: 10_000 });
-            return { setupStep: probe.setupStep, difyVersion: probe.version };
+            answered = { setupStep: probe.setupStep, difyVersion: probe.version };
+            if (!inputs.waitForBootstrap) {
+                return answered;
+            }
         } catch (error) {
             lastSeen = error instanceof Error ? error.message : String(error);
         }
         const seen = readStatus ? await readStatus(log) : undefined;
+        if (answered !== undefined && (seen === undefined || (seen.kind === "status" && seen.status.state === "done"))) {
+            // waitForBootstrap: this instance is done too (or its status cannot be read: the URL is all there is).
+            return answered;
+        }
         let progress = "";
         if (seen?.kind === "status") {
             const status = seen.status;
@@ -157,7 +179,7 @@ async function waitForDify(inputs: DifyReadinessInputs, log: (line: string) => v
                 if (elapsed() - doneAt > PUBLIC_URL_GRACE_SECONDS) {
                     throw new Error(
                         `Dify is up on instance ${inputs.instanceId} (the bootstrap finished), but ${inputs.difyUrl} has not answered for ${PUBLIC_URL_GRACE_SECONDS}s; ` +
-                            `last seen: ${lastSeen}. Check the EIP association and the security group's rules for the Dify ports.`,
+                            `last seen: ${lastSeen}. ${inputs.unreachableHint ?? "Check the EIP association and the security group's rules for the Dify ports."}`,
                     );
                 }
             }
@@ -260,6 +282,13 @@ export interface DifyReadinessArgs {
     ecsEndpoint?: pulumi.Input<string>;
     /** How long the instance may take to boot and start the bootstrap, 1–3600 seconds. Default 600. */
     bootTimeoutSeconds?: pulumi.Input<number>;
+    /**
+     * Needs `regionId`: the wait ends only when the URL answers and this instance's bootstrap is done (behind a load
+     * balancer other nodes may answer first). Default false. Changing it changes nothing on a finished wait.
+     */
+    waitForBootstrap?: pulumi.Input<boolean>;
+    /** What the error says to check when the bootstrap finished but the URL stays silent. Changing it changes nothing on a finished wait. */
+    unreachableHint?: pulumi.Input<string>;
 }
 
 /** Makes `pulumi up` wait until Dify's console API answers on the public address. */

@@ -6,26 +6,35 @@
 // then loaded into Dify's own settings class, configs.DifyConfig from Dify 1.14.1, in Dify's Python
 // environment, as the container does at import; any validation error would crash-loop that container.
 //
+// The stub, the renderings and the DifyConfig loading are tests/harness/compose-bootstrap.ts's (shared with
+// compose-environment-ha.test.ts, the `ha` roles).
+//
 // Needs Docker Compose >= 2.24 (bash scripts/compose-cli.sh) and Dify's Python environment
 // (tests/harness/dify-python-env.sh, built on first use); without either the tests fail, saying how to get it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseEnv, runBootstrapFunctions } from "./tooling";
 import { difyReleaseDir } from "../harness/dify-release";
-import { DifyPython, ensureDifyPython, runDifyPython } from "../harness/dify-python";
-import { ComposeProject, composeCli, renderCompose, splitComposeArgs } from "../harness/compose";
+import { composeCli, splitComposeArgs } from "../harness/compose";
+import {
+    ComposeCall,
+    DIFY_API_IMAGE,
+    DIFY_VERSIONS,
+    DOCKER_STUB,
+    PRIVATE_PORTS,
+    Rendered,
+    containerEnvironment,
+    isLoopback,
+    loadIntoDifyConfig,
+    publishedPorts,
+    readComposeCalls,
+    renderUpCalls,
+    topLevelFiles,
+} from "../harness/compose-bootstrap";
 import { compactScript, readBootstrapScript } from "../../components/bootstrap/userdata";
 import { CERTBOT_IMAGE } from "../../rules/certbot";
-
-/** The oldest and newest supported releases; DifyConfig always comes from the newest one's api/. */
-const DIFY_VERSIONS = ["1.8.0", "1.14.1"];
-const DIFY_CONFIG_VERSION = "1.14.1";
-const DIFY_API_IMAGE = "langgenius/dify-api:";
-/** Ports of Dify's internal services (api, plugin daemon, plugin debugging, sandbox) that must not be public. */
-const PRIVATE_PORTS = [5001, 5002, 5003, 8194];
 
 // Values the stack can produce: the INIT_PASSWORD alphabet of components/dify-bootstrap.ts ("-_=/&." besides
 // letters and digits) and a pip index URL with a query.
@@ -68,47 +77,6 @@ const SCENARIOS: Scenario[] = [
     },
 ];
 
-/**
- * Stands in for docker: records each `docker compose` call's directory, arguments, .env and override file, and
- * succeeds. Pulls succeed; `docker run` (the certbot image) records its arguments and leaves a certificate in the
- * directory it mounts at /etc/letsencrypt, as certbot would.
- */
-const DOCKER_STUB = `
-case "\${1:-}" in
-  compose) ;;
-  image | pull | tag) exit 0 ;;
-  run)
-    printf '%s\\0' "$@" >"$COMPOSE_CALLS/../certbot-run"
-    for a in "$@"; do case "$a" in *:/etc/letsencrypt) conf="\${a%:/etc/letsencrypt}" ;; esac; done
-    mkdir -p "$conf/live/dify" && echo certificate >"$conf/live/dify/fullchain.pem" && echo key >"$conf/live/dify/privkey.pem"
-    exit 0 ;;
-  *) echo "docker stub: unexpected call: docker $*" >&2; exit 1 ;;
-esac
-shift
-n=$(find "$COMPOSE_CALLS" -mindepth 1 -maxdepth 1 -type d | wc -l)
-call="$COMPOSE_CALLS/$(printf '%03d' "$n")"
-mkdir -p "$call"
-printf '%s' "$PWD" >"$call/cwd"
-printf '%s\\0' "$@" >"$call/args"
-if [ -f .env ]; then cp .env "$call/env"; fi
-if [ -f docker-compose.override.yaml ]; then cp docker-compose.override.yaml "$call/override"; fi
-`;
-
-interface ComposeCall {
-    cwd: string;
-    args: string[];
-    env: string;
-    /** docker-compose.override.yaml at the time of the call, if there was one. */
-    override?: string;
-}
-
-interface Rendered {
-    /** The global options of the `up` call it renders, e.g. ["--profile", "certbot"]. */
-    globals: string[];
-    label: string;
-    project: ComposeProject;
-}
-
 interface Deployment {
     dockerDir: string;
     calls: ComposeCall[];
@@ -117,17 +85,6 @@ interface Deployment {
     files: Map<string, string>;
     /** The arguments of the one `docker run` (the certbot image), when there was one. */
     certbotArgs?: string[];
-}
-
-/** The files of the docker/ folder the bootstrap may write (not the release's own subfolders). */
-function topLevelFiles(dir: string): Map<string, string> {
-    const files = new Map<string, string>();
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-        if (entry.isFile()) {
-            files.set(entry.name, fs.readFileSync(path.join(dir, entry.name), "utf8"));
-        }
-    }
-    return files;
 }
 
 /** Runs the bootstrap's prepare_dify and start_dify on a copy of the release, then renders every `up`. */
@@ -149,68 +106,15 @@ function deploy(tag: string, scenario: Scenario, workDir: string): Deployment {
     expect(result.stderr).toBe("");
     expect(result.status, result.stdout).toBe(0);
 
-    const calls: ComposeCall[] = fs
-        .readdirSync(callsDir)
-        .sort()
-        .map((name) => {
-            const dir = path.join(callsDir, name);
-            const override = path.join(dir, "override");
-            return {
-                cwd: fs.readFileSync(path.join(dir, "cwd"), "utf8"),
-                args: fs.readFileSync(path.join(dir, "args"), "utf8").split("\0").slice(0, -1),
-                env: fs.readFileSync(path.join(dir, "env"), "utf8"),
-                override: fs.existsSync(override) ? fs.readFileSync(override, "utf8") : undefined,
-            };
-        });
+    const calls: ComposeCall[] = readComposeCalls(callsDir);
     const files = topLevelFiles(dockerDir);
-    const finalEnv = fs.readFileSync(path.join(dockerDir, ".env"), "utf8");
-    const overrideFile = path.join(dockerDir, "docker-compose.override.yaml");
-    const finalOverride = fs.existsSync(overrideFile) ? fs.readFileSync(overrideFile, "utf8") : undefined;
     const certbotRun = path.join(workDir, "certbot-run");
     const certbotArgs = fs.existsSync(certbotRun) ? fs.readFileSync(certbotRun, "utf8").split("\0").slice(0, -1) : undefined;
 
     // Each `up` rendered with its own options, and the .env and override file as they were when the bootstrap ran it.
-    const renders: Rendered[] = [];
-    const seen = new Set<string>();
-    for (const call of calls) {
-        const { globals, command, rest } = splitComposeArgs(call.args);
-        const key = JSON.stringify([call.cwd, globals, call.env, call.override]);
-        if (command !== "up" || seen.has(key)) {
-            continue;
-        }
-        seen.add(key);
-        fs.writeFileSync(path.join(call.cwd, ".env"), call.env);
-        if (call.override === undefined) {
-            fs.rmSync(path.join(call.cwd, "docker-compose.override.yaml"), { force: true });
-        } else {
-            fs.writeFileSync(path.join(call.cwd, "docker-compose.override.yaml"), call.override);
-        }
-        renders.push({
-            globals,
-            label: `docker compose ${[...globals, command, ...rest].join(" ")}`,
-            project: renderCompose(call.cwd, globals),
-        });
-    }
-    fs.writeFileSync(path.join(dockerDir, ".env"), finalEnv);
-    if (finalOverride !== undefined) {
-        fs.writeFileSync(overrideFile, finalOverride);
-    }
+    const renders: Rendered[] = renderUpCalls(calls, dockerDir);
     const secrets = parseEnv(fs.readFileSync(path.join(workDir, "data", "dify", "secrets.env"), "utf8"));
     return { dockerDir, calls, renders, secrets, files, certbotArgs };
-}
-
-/** Dify's Python environment, or an error naming how to get it. */
-function difyPython(): DifyPython {
-    try {
-        return ensureDifyPython(DIFY_CONFIG_VERSION);
-    } catch (err) {
-        throw new Error(
-            `Dify ${DIFY_CONFIG_VERSION}'s Python environment is needed to load the rendered settings into DifyConfig and ` +
-                "could not be had: it needs Python 3.12 (python3.12 on PATH, pyenv, or DIFY_PYTHON) and PyPI; build it with " +
-                `"bash tests/harness/dify-python-env.sh <Dify ${DIFY_CONFIG_VERSION} api/ folder>" (the tests call it themselves). ` +
-                `Cause: ${err instanceof Error ? err.message : String(err)}`,
-        );
-    }
 }
 
 /**
@@ -240,84 +144,6 @@ function expectedSettings(scenario: Scenario, secrets: Map<string, string>): Rec
         PIP_MIRROR_URL: PIP_MIRROR,
         PLUGIN_REMOTE_INSTALL_PORT: "5003",
     };
-}
-
-/**
- * Imports Dify's `configs` (which builds `dify_config = DifyConfig()`, as every API and worker process does at
- * start) with exactly the rendered environment: from an empty working directory, because DifyConfig also
- * reads a `.env` file in the working directory (model_config env_file=".env" in configs/app_config.py).
- * Prints JSON: the validation errors, or the parsed values of those of `fields` that DifyConfig has.
- */
-function loadScript(apiDir: string, fields: string[]): string {
-    return `
-import json, os, sys, tempfile
-sys.path.insert(0, ${JSON.stringify(apiDir)})
-scratch = tempfile.mkdtemp()
-os.chdir(scratch)
-from pydantic import ValidationError
-
-def plain(value):
-    if hasattr(value, "get_secret_value"):
-        value = value.get_secret_value()
-    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
-
-try:
-    import configs
-except ValidationError as error:
-    errors = [
-        {"variable": ".".join(str(part) for part in e["loc"]), "message": e["msg"], "input": repr(e.get("input"))}
-        for e in error.errors()
-    ]
-    print(json.dumps({"errors": errors}))
-    sys.exit(0)
-finally:
-    os.rmdir(scratch)
-config = configs.dify_config
-fields = type(config).model_fields
-print(json.dumps({"errors": [], "values": {name: plain(getattr(config, name)) for name in ${JSON.stringify(fields)} if name in fields}}))
-`;
-}
-
-interface DifyConfigResult {
-    errors: { variable: string; message: string; input: string }[];
-    values?: Record<string, unknown>;
-}
-
-const configResults = new Map<string, DifyConfigResult>();
-
-/** Loads one rendered environment into DifyConfig (cached by content: renders often repeat an environment). */
-function loadIntoDifyConfig(environment: Record<string, string>, fields: string[]): DifyConfigResult {
-    const key = createHash("sha256").update(JSON.stringify([environment, fields])).digest("hex");
-    const known = configResults.get(key);
-    if (known) {
-        return known;
-    }
-    const python = difyPython();
-    const output = runDifyPython(python, loadScript(python.apiDir, fields), { env: environment });
-    const result = JSON.parse(output.trim().split("\n").pop()!) as DifyConfigResult;
-    configResults.set(key, result);
-    return result;
-}
-
-/** The variables a container really gets: compose renders unset ones as null, and those are not set. */
-function containerEnvironment(environment: Record<string, string | null> | undefined): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(environment ?? {}).filter((entry): entry is [string, string] => entry[1] !== null),
-    );
-}
-
-function publishedPorts(published: string | undefined): number[] {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(published ?? "");
-    if (!match) {
-        return [];
-    }
-    const first = Number(match[1]);
-    const last = Number(match[2] ?? match[1]);
-    return Array.from({ length: last - first + 1 }, (_, i) => first + i);
-}
-
-function isLoopback(hostIp: string | undefined): boolean {
-    return hostIp !== undefined && (hostIp.startsWith("127.") || hostIp === "::1" || hostIp === "localhost");
 }
 
 describe.each(DIFY_VERSIONS)("Dify %s: what Compose hands each container", (tag) => {

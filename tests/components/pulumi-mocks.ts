@@ -36,6 +36,23 @@ function unwrapSecrets(value: unknown): unknown {
 export const MOCK_EIP_ADDRESS = "198.51.100.23";
 export const MOCK_INIT_PASSWORD = "Init-Pass=word/&12";
 export const MOCK_ADMIN_PASSWORD = "AdminPassw0rdGenerated99";
+/** Ids of the shape the cloud gives, where a component checks it. */
+export const MOCK_IDS: Readonly<Record<string, string>> = {
+    "alicloud:ecs/ecsDisk:EcsDisk": "d-bp1mockdatadisk",
+    // An AccessKey's id is the key's id (letters and digits).
+    "alicloud:ram/accessKey:AccessKey": "LTAI5tMockAccessKeyId01",
+};
+
+/** The id the mocks give a resource: one of the cloud's shape where that matters (MOCK_IDS), else `<name>-id`. */
+export function mockResourceId(type: string, name: string): string {
+    return MOCK_IDS[type] ?? `${name}-id`;
+}
+
+/** What a RandomPassword without special characters gets (other than the admin's). */
+export const MOCK_ALNUM_PASSWORD = "MockAlnumPassw0rd4Db7Redis9";
+export const MOCK_ACCESS_KEY_SECRET = "MockAccessKeySecret0123456789ab";
+export const MOCK_PRIVATE_IP = "172.16.10.23";
+export const MOCK_ALB_DNS_NAME = "alb-mock0123456789.cn-hangzhou.alb.aliyuncsslb.com";
 
 /** What the cloud would report for a resource beyond its inputs (addresses, generated passwords, ...). */
 export function cloudOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
@@ -43,11 +60,31 @@ export function cloudOutputs(args: pulumi.runtime.MockResourceArgs): Record<stri
         case "alicloud:ecs/eipAddress:EipAddress":
             return { ipAddress: MOCK_EIP_ADDRESS };
         case "random:index/randomPassword:RandomPassword":
-            return { result: args.name.includes("admin") ? MOCK_ADMIN_PASSWORD : MOCK_INIT_PASSWORD };
+            if (args.name.includes("admin")) {
+                return { result: MOCK_ADMIN_PASSWORD };
+            }
+            // Letters and digits only where the password asks for no special characters (database, Redis, keys).
+            return { result: args.inputs.special === false ? MOCK_ALNUM_PASSWORD : MOCK_INIT_PASSWORD };
         case "alicloud:vpc/switch:Switch":
             return { zoneId: args.inputs.zoneId };
         case "alicloud:ecs/ecsKeyPair:EcsKeyPair":
             return { keyPairName: args.inputs.keyPairName };
+        case "alicloud:vpc/natGateway:NatGateway":
+            return { snatTableIds: `stb-${args.name}` };
+        case "alicloud:rds/instance:Instance":
+            return { connectionString: `pgm-${args.name}.pg.rds.aliyuncs.com`, port: "5432" };
+        case "alicloud:kvstore/instance:Instance":
+            return { connectionDomain: `r-${args.name}.redis.rds.aliyuncs.com`, privateConnectionPort: "6379" };
+        case "alicloud:ram/accessKey:AccessKey":
+            return { secret: MOCK_ACCESS_KEY_SECRET };
+        case "random:index/randomString:RandomString":
+            return { result: "k3x9q2ab" };
+        case "alicloud:ecs/instance:Instance":
+            return { privateIp: args.inputs.privateIp ?? MOCK_PRIVATE_IP };
+        case "alicloud:alb/loadBalancer:LoadBalancer":
+            return { dnsName: MOCK_ALB_DNS_NAME };
+        case "alicloud:ecs/ecsLaunchTemplate:EcsLaunchTemplate":
+            return { latestVersionNumber: 1 };
         default:
             return {};
     }
@@ -87,7 +124,7 @@ export function installMocks(answers: LookupAnswers = {}): RegisteredResource[] 
                 }
                 Object.assign(state, cloudOutputs(args), answers.state?.[args.name]);
                 const stubId = args.type.startsWith(STUB_TYPE_PREFIX) ? STUB_IDS[args.type.slice(STUB_TYPE_PREFIX.length)] : undefined;
-                const id = stubId ?? (args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? "d-bp1mockdatadisk" : `${args.name}-id`);
+                const id = stubId ?? mockResourceId(args.type, args.name);
                 return { id, state };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {

@@ -108,3 +108,18 @@ export function parseEnv(text: string): Map<string, string> {
     }
     return values;
 }
+
+/**
+ * Runs cloud-init's own write_files module (Debian's cloud-init, /usr/bin/python3) on the user data's entries,
+ * each path moved under `root`: the files an instance would get, decoded by cloud-init itself.
+ */
+export function writeFilesWithCloudInit(userDataFile: string, root: string) {
+    const program = [
+        "import os, sys, yaml",
+        "from cloudinit.config.cc_write_files import write_files",
+        "files = yaml.safe_load(open(sys.argv[1]))['write_files']",
+        "for f in files: f['path'] = sys.argv[2] + f['path']; f.pop('owner', None)",
+        "write_files('write_files', files, None)",
+    ].join("\n");
+    return runTool("/usr/bin/python3", ["-c", program, userDataFile, root]);
+}

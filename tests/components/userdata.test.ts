@@ -4,16 +4,18 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as yaml from "js-yaml";
-import { runTool } from "./tooling";
+import { runTool, writeFilesWithCloudInit } from "./tooling";
 import {
     BOOTSTRAP_CONFIG_PATH,
     BOOTSTRAP_SCRIPT_PATH,
     BootstrapSettings,
     USER_DATA_LIMIT_BYTES,
+    bootstrapScriptFor,
     compactScript,
     readBootstrapScript,
     renderUserData,
 } from "../../components/bootstrap/userdata";
+import { HA_EXTERNAL_SERVICES } from "../harness/compose-bootstrap";
 
 const settings: BootstrapSettings = {
     difyVersion: "1.14.1",
@@ -53,21 +55,6 @@ function fileContent(filePath: string, config: CloudConfig = cloudConfig): strin
     }
     expect(file.encoding).toBeUndefined();
     return file.content;
-}
-
-/**
- * Runs cloud-init's own write_files module (Debian's cloud-init, /usr/bin/python3) on the user data's entries,
- * each path moved under `root`: the files an instance would get, decoded by cloud-init itself.
- */
-function writeFilesWithCloudInit(userDataFile: string, root: string) {
-    const program = [
-        "import os, sys, yaml",
-        "from cloudinit.config.cc_write_files import write_files",
-        "files = yaml.safe_load(open(sys.argv[1]))['write_files']",
-        "for f in files: f['path'] = sys.argv[2] + f['path']; f.pop('owner', None)",
-        "write_files('write_files', files, None)",
-    ].join("\n");
-    return runTool("/usr/bin/python3", ["-c", program, userDataFile, root]);
 }
 
 beforeAll(() => {
@@ -193,5 +180,40 @@ describe("rendered user data", () => {
 
     it("refuses an INIT_PASSWORD longer than Dify accepts", () => {
         expect(() => renderUserData({ ...settings, initPassword: "x".repeat(31) })).toThrow(/30 characters/);
+    });
+});
+
+describe("rendered user data of the ha roles (tests/components/bootstrap-ha.test.ts has the rest)", () => {
+    const ha = (role: "app" | "singleton"): BootstrapSettings => ({
+        ...settings,
+        publicUrl: "https://dify.example.com",
+        domain: "dify.example.com",
+        dataDiskId: undefined,
+        role,
+        externalServices: HA_EXTERNAL_SERVICES,
+    });
+
+    it.each(["app", "singleton"] as const)("%s: a #cloud-config under 16 KB that says its role, shipping bootstrap.sh with ha-node.sh", (role) => {
+        const rendered = renderUserData(ha(role));
+        expect(rendered.startsWith(`#cloud-config\n# Dify 1.14.1 bootstrap (${role} node), rendered by dify-mcp-stack.`)).toBe(true);
+        expect(Buffer.byteLength(rendered)).toBeLessThanOrEqual(USER_DATA_LIMIT_BYTES);
+        const config = yaml.load(rendered) as CloudConfig;
+        expect(fileContent(BOOTSTRAP_SCRIPT_PATH, config)).toBe(compactScript(bootstrapScriptFor(role)).trimEnd() + "\n");
+        expect(fileContent(BOOTSTRAP_SCRIPT_PATH, config)).toContain("write_ha_compose_override()");
+        expect(fileContent(BOOTSTRAP_CONFIG_PATH, config)).toContain(`DIFY_ROLE='${role}'\n`);
+        // The settings file is the one secret file: 0600, as for single.
+        expect(config.write_files.find((f) => f.path === BOOTSTRAP_CONFIG_PATH)?.permissions).toBe("0600");
+    });
+
+    it("keeps single's user data free of the ha overlay and settings", () => {
+        expect(fileContent(BOOTSTRAP_SCRIPT_PATH)).not.toContain("write_ha_compose_override");
+        expect(fileContent(BOOTSTRAP_CONFIG_PATH)).not.toContain("DIFY_ROLE");
+        expect(userData.split("\n")[1]).toBe("# Dify 1.14.1 bootstrap, rendered by dify-mcp-stack. Log: /var/log/dify-bootstrap.log");
+    });
+
+    it("refuses an ha role without its external services, with a data disk, or over plain http", () => {
+        expect(() => renderUserData({ ...ha("app"), externalServices: undefined })).toThrow(/externalServices is required for the role "app"/);
+        expect(() => renderUserData({ ...ha("singleton"), dataDiskId: "d-bp1abcdef" })).toThrow(/dataDiskId is set for the role "singleton"/);
+        expect(() => renderUserData({ ...ha("app"), publicUrl: "http://dify.example.com" })).toThrow(/needs https:\/\/<domain>/);
     });
 });

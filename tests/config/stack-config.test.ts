@@ -9,22 +9,11 @@ import {
     difyPublicUrl,
     parseStackSettings,
 } from "../../config/stack-config";
+import { parse } from "./parse-settings";
 import { instanceTypeSizeFromName } from "../../rules/instance-size";
 
 const root = path.resolve(__dirname, "..", "..");
 
-function parse(values: Record<string, unknown>, region: string | undefined = "cn-hangzhou") {
-    const source = {
-        get: (key: string) => {
-            const value = values[key];
-            if (value === undefined) {
-                return undefined;
-            }
-            return typeof value === "string" ? value : JSON.stringify(value);
-        },
-    };
-    return parseStackSettings(source, { stack: "dev", region });
-}
 
 /** The preset-OAuth-client warnings for a Dify version (unpinned versions parse with allowUnpinnedDifyVersion). */
 function presetClientWarnings(difyVersion: string): string[] {

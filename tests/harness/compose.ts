@@ -68,14 +68,15 @@ export function composeCli(): string {
 }
 
 /**
- * `docker compose <args> config --format json` run in `cwd`, as the bootstrap's `compose` function runs
- * Compose there. Only a minimal environment reaches Compose, so nothing from the test's shell overrides the
- * project's .env (Compose lets the shell's variables win over .env, and cloud-init's shell exports none).
+ * `docker compose <args> config --format json <services>` run in `cwd`, as the bootstrap's `compose` function runs
+ * Compose there: with services, the project as `up <services>` would start it (those and what they depend on).
+ * Only a minimal environment reaches Compose, so nothing from the test's shell overrides the project's .env
+ * (Compose lets the shell's variables win over .env, and cloud-init's shell exports none).
  */
-export function renderCompose(cwd: string, args: readonly string[] = []): ComposeProject {
+export function renderCompose(cwd: string, args: readonly string[] = [], services: readonly string[] = []): ComposeProject {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "compose-home-"));
     try {
-        const result = spawnSync(composeCli(), [...args, "config", "--format", "json"], {
+        const result = spawnSync(composeCli(), [...args, "config", "--format", "json", ...services], {
             cwd,
             encoding: "utf8",
             maxBuffer: 64 << 20,
@@ -84,7 +85,7 @@ export function renderCompose(cwd: string, args: readonly string[] = []): Compos
         });
         if (result.status !== 0) {
             throw new Error(
-                `docker compose ${[...args, "config"].join(" ")} failed in ${cwd}: ${result.stderr || String(result.error ?? "")}`,
+                `docker compose ${[...args, "config", ...services].join(" ")} failed in ${cwd}: ${result.stderr || String(result.error ?? "")}`,
             );
         }
         return JSON.parse(result.stdout) as ComposeProject;

@@ -33,6 +33,14 @@
 //     process, alive only while something runs) kills the groups and deletes the temporary files if the Node
 //     process dies without closing (vitest killing a worker).
 //
+// The `ha` topology (Dify on managed services, several API servers on one database): startDifyExternalServices
+// stands in for RDS PostgreSQL (an account that is not a superuser, owning empty `dify` and `dify_plugin`, allowed to
+// create pgvector as RDS's privileged account is), Tair/Redis, the OSS bucket and the shared keys; its flask() runs
+// `flask upgrade-db` as the singleton does, and startRealDify({ externalServices }) starts app nodes on them.
+//   const services = await startDifyExternalServices();
+//   await services.flask(["upgrade-db"]);
+//   const node = await startRealDify({ externalServices: services, pluginDaemon: false });
+//
 // Network: Dify is given only loopback addresses, and every Python process started here (migrations, the API)
 // loads real-dify/sitecustomize.py, an audit hook that refuses connections and name lookups aimed anywhere but
 // loopback (refusals are logged; see refusedConnections()). The stand-in is started by its own module.
@@ -50,6 +58,15 @@ import { PROJECT_ROOT } from "../../scripts/project-root";
 import { PluginDaemonStandIn, PluginDaemonStandInOptions, startPluginDaemonStandIn } from "../servers/plugin-daemon-stand-in";
 
 export const REAL_DIFY_DEFAULT_TAG = "1.14.1";
+
+/** The connections the loopback guard (sitecustomize.py) refused, one line each, from its log. */
+function refusedConnectionsIn(guardLog: string): string[] {
+    try {
+        return fs.readFileSync(guardLog, "utf8").split("\n").filter(Boolean);
+    } catch {
+        return [];
+    }
+}
 
 export interface RealDifyAdmin {
     email: string;
@@ -77,12 +94,21 @@ export interface RealDifyOptions {
     pluginDaemon?: boolean | PluginDaemonStandInOptions;
     /** How long the API may take to answer GET /console/api/setup (default 300 s: importing Dify is slow). */
     startTimeoutSeconds?: number;
+    /**
+     * Run as an app node of the `ha` topology on these shared services (startDifyExternalServices): Dify connects to
+     * their database as their account, to their Redis, with their storage, SECRET_KEY and vector store settings
+     * (services.env), and MIGRATION_ENABLED stays false, so the database must be migrated already (by the
+     * singleton: services.flask(["upgrade-db"])). No database or Redis of its own is made, and close() stops only
+     * this instance's processes. Default: none (a fresh copy of the migrated template and a Redis of its own).
+     */
+    externalServices?: DifyExternalServices;
 }
 
 export interface RealDifyTimings {
     /** ensureDifyPython (0 when cached in this process, a stat otherwise; minutes when it builds). */
     environment: number;
-    /** Starting this process's PostgreSQL cluster from the template (0 when it was already running). */
+    /** Starting this process's PostgreSQL cluster from the template (0 when it was already running, or with
+     *  `externalServices`: then template, database and redis are 0 too). */
     postgres: number;
     /** Finding the migrated template data directory: a check when cached, else building it or waiting for
      *  another process that builds it (under the lock). */
@@ -128,7 +154,89 @@ export interface RealDify {
     processIds(): number[];
     /** Non-loopback connections and name lookups the network guard refused in this instance's processes. */
     refusedConnections(): string[];
-    /** Stops every process this instance started (and their children), drops its database. Idempotent. */
+    /** Stops every process this instance started (and their children), drops its database (not the external
+     *  services' one). Idempotent. */
+    close(): Promise<void>;
+}
+
+/** Options of startDifyExternalServices. */
+export interface DifyExternalServicesOptions {
+    /** Dify release (default 1.14.1): its Python runs flask() and runPython(), its template gives alembicHead. */
+    tag?: string;
+    /**
+     * The RDS account (default "dify_admin"): LOGIN, not a superuser, password-authenticated (scram-sha-256, a random
+     * letters-and-digits password as the stack's), owner of both databases. It must not exist in this process's
+     * cluster yet.
+     */
+    account?: string;
+    /** Dify's database (default "dify"; it also holds pgvector's tables), created empty, owned by the account. */
+    database?: string;
+    /** The plugin daemon's database (default "dify_plugin"), created empty, owned by the account. */
+    pluginDatabase?: string;
+    /**
+     * Extensions the account may CREATE though it is not a superuser (default ["vector"]), as ApsaraDB RDS lets its
+     * privileged account create the extensions it supports: pgextwlist's whitelist, set for this account only
+     * (ALTER ROLE ... SET). Extensions not listed follow PostgreSQL's own rule (only trusted ones). Each must be
+     * installed (Debian's postgresql-<major>-<name>; pgvector's extension is "vector"), as must pgextwlist: a
+     * missing one is an error naming the package, never a skip.
+     */
+    accountExtensions?: string[];
+}
+
+/**
+ * The managed services of the `ha` topology, stood in for on 127.0.0.1 and shared by several Dify processes: an
+ * RDS-like PostgreSQL (an account that is not a superuser, owning the empty databases `dify` and `dify_plugin`, in
+ * this process's cluster), a Redis with a password (Tair), a storage folder (the OSS bucket) and the shared secrets.
+ * Migrations are the caller's: flask(["upgrade-db"]) as the singleton runs them.
+ */
+export interface DifyExternalServices {
+    readonly tag: string;
+    readonly python: DifyPython;
+    readonly postgres: {
+        readonly port: number;
+        readonly major: number;
+        readonly account: string;
+        readonly password: string;
+        readonly database: string;
+        readonly pluginDatabase: string;
+    };
+    readonly redisServer: { readonly port: number; readonly password: string };
+    /** The head of this release's migrations, as the harness's template recorded it (`flask db upgrade`). */
+    readonly alembicHead: string;
+    /**
+     * What every Dify process of the topology gets for these services, the singleton and the app nodes alike:
+     * DB_*, REDIS_*, CELERY_BROKER_URL, storage (one folder for all), SECRET_KEY, INNER_API_KEY_FOR_PLUGIN, and the
+     * vector store in Dify's database (VECTOR_STORE=pgvector, PGVECTOR_HOST/PORT/USER/PASSWORD/DATABASE).
+     */
+    readonly env: Readonly<Record<string, string>>;
+    /** Redis's and the PostgreSQL cluster's logs, and the folder flask() and runPython() write theirs to. */
+    readonly logs: { readonly redis: string; readonly postgres: string; readonly dir: string };
+    readonly timings: { readonly environment: number; readonly template: number; readonly postgres: number; readonly account: number; readonly redis: number; readonly total: number };
+    /**
+     * psql (unaligned, tuples only, `|` between columns; throws on error) in `database` (default Dify's), as the
+     * superuser (default) or as the RDS account with its password (`as: "account"`).
+     */
+    sql(query: string, options?: { as?: "superuser" | "account"; database?: string }): Promise<string>;
+    /** redis-cli against the Redis (authenticated; database 0 unless `-n` is given), trimmed output. */
+    redis(...args: string[]): Promise<string>;
+    /**
+     * Dify's `flask <args>` from its api/ folder with the whole environment of a Dify process on these services
+     * and MIGRATION_ENABLED=true (`env` last): `flask upgrade-db` is what api/docker/entrypoint.sh runs then. Never
+     * throws for a non-zero exit: resolves with the exit code (null: killed at the timeout, default 600 s), stdout and
+     * stderr together, and the wall time.
+     */
+    flask(args: string[], options?: { env?: Record<string, string>; timeoutSeconds?: number }): Promise<{ code: number | null; output: string; seconds: number }>;
+    /**
+     * A Python script run in Dify's environment from its api/ folder (so `import configs`, `core...` work) with the
+     * same environment as flask() (MIGRATION_ENABLED stays false; `env` last). Resolves with its stdout; throws with
+     * its stderr's tail when it fails (or after `timeoutSeconds`, default 300).
+     */
+    runPython(script: string, options?: { env?: Record<string, string>; timeoutSeconds?: number }): Promise<string>;
+    /** The process ids of every process the services started that is still alive (Redis, flask(), runPython()). */
+    processIds(): number[];
+    /** Non-loopback connections and name lookups the network guard refused in flask() and runPython(). */
+    refusedConnections(): string[];
+    /** Stops Redis and anything flask()/runPython() left, drops both databases and the account. Idempotent. */
     close(): Promise<void>;
 }
 
@@ -456,13 +564,18 @@ process.once("exit", () => {
     }
 });
 
-function supervise(command: string, args: string[], options: { env: Record<string, string>; cwd: string; log: string }): Supervised {
+/** Starts `command` in its own process group, output to `log` (stdout to `stdout` instead when given). */
+function supervise(command: string, args: string[], options: { env: Record<string, string>; cwd: string; log: string; stdout?: string }): Supervised {
     const fd = fs.openSync(options.log, "a");
+    const outFd = options.stdout ? fs.openSync(options.stdout, "a") : fd;
     let child: ChildProcess;
     try {
-        child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", fd, fd] });
+        child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", outFd, fd] });
     } finally {
         fs.closeSync(fd);
+        if (outFd !== fd) {
+            fs.closeSync(outFd);
+        }
     }
     if (!child.pid) {
         throw new Error(`could not start ${command}`);
@@ -676,12 +789,14 @@ interface StartedPostgres {
     dir: string;
 }
 
-async function psql(port: number, database: string, query: string, timeoutMs = 60_000): Promise<string> {
+/** psql as the superuser, or as `login` (a role and its password) when given. */
+async function psql(port: number, database: string, query: string, timeoutMs = 60_000, login?: { user: string; password: string }): Promise<string> {
     const tools = ensureSystemTools();
     // -X: no ~/.psqlrc; -q -A -t: values only, unaligned; ON_ERROR_STOP: an SQL error is an exit status.
-    const args = ["-h", "127.0.0.1", "-p", String(port), "-U", PG_SUPERUSER, "-d", database, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", query];
+    const user = login?.user ?? PG_SUPERUSER;
+    const args = ["-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", query];
     const out = await run(tools.psql, args, {
-        env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", PGCONNECT_TIMEOUT: "10" },
+        env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", PGCONNECT_TIMEOUT: "10", ...(login ? { PGPASSWORD: login.password } : {}) },
         timeoutMs,
     });
     return out.replace(/\n$/, "");
@@ -941,7 +1056,13 @@ async function createDatabase(cluster: Cluster, pg: StartedPostgres, name: strin
 // ------------------------------------------------------------------------------------------------------
 // Redis.
 
-async function startRedis(dir: string, log: string): Promise<{ proc: Supervised; port: number }> {
+/** redis-cli's arguments for a password (none without one). */
+function redisAuth(password: string | undefined): string[] {
+    return password ? ["-a", password, "--no-auth-warning"] : [];
+}
+
+/** A Redis on a free loopback port; with `password`, clients must AUTH (as Tair's master-replica instances require). */
+async function startRedis(dir: string, log: string, password?: string): Promise<{ proc: Supervised; port: number }> {
     const tools = ensureSystemTools();
     let lastError = "";
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -949,15 +1070,15 @@ async function startRedis(dir: string, log: string): Promise<{ proc: Supervised;
         const proc = supervise(
             tools.redisServer,
             // No persistence (--save "", no AOF), loopback only, in the foreground (we hold its pid).
-            ["--port", String(port), "--bind", "127.0.0.1", "--protected-mode", "yes", "--save", "", "--appendonly", "no"].concat(
-                ["--dir", dir, "--daemonize", "no", "--loglevel", "warning"],
-            ),
+            ["--port", String(port), "--bind", "127.0.0.1", "--protected-mode", "yes", "--save", "", "--appendonly", "no"]
+                .concat(["--dir", dir, "--daemonize", "no", "--loglevel", "warning"])
+                .concat(password ? ["--requirepass", password] : []),
             { env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }, cwd: dir, log },
         );
         const deadline = Date.now() + 20_000;
         while (Date.now() < deadline && proc.exitCode === undefined) {
             try {
-                if ((await run(tools.redisCli, ["-h", "127.0.0.1", "-p", String(port), "ping"], { timeoutMs: 2_000 })).trim() === "PONG") {
+                if ((await run(tools.redisCli, ["-h", "127.0.0.1", "-p", String(port), ...redisAuth(password), "ping"], { timeoutMs: 2_000 })).trim() === "PONG") {
                     return { proc, port };
                 }
             } catch {
@@ -1094,32 +1215,60 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
             throw new Error(`${python.apiDir}/.env exists: Dify would read settings from it; remove it`);
         }
 
-        t = Date.now();
-        const template = await ensureTemplate(tag, python);
-        const templateSeconds = template.seconds;
-
-        const { cluster, pg, started: clusterStarted } = await acquireCluster(template);
-        cleanups.push({ name: "postgres cluster reference", step: () => releaseCluster(cluster) });
-        const postgresSeconds = clusterStarted ? cluster.seconds || seconds(t) : 0;
-
+        const services = options.externalServices;
+        if (services && services.tag !== tag) {
+            throw new Error(`The external services run Dify ${services.tag}'s Python; this instance is Dify ${tag}`);
+        }
         const instance = ++instanceCounter;
-        const databaseName = `dify_${process.pid}_${instance}_${randomBytes(3).toString("hex")}`;
-        t = Date.now();
-        await createDatabase(cluster, pg, databaseName);
-        cleanups.push({ name: "database", step: () => psql(pg.port, "postgres", `DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).then(() => undefined) });
-        const databaseSeconds = seconds(t);
+        let templateSeconds = 0;
+        let postgresSeconds = 0;
+        let databaseSeconds = 0;
+        let redisSeconds = 0;
+        let templateBuilt = false;
+        let databaseName: string;
+        let postgresPort: number;
+        let postgresLog: string;
+        if (services) {
+            // An app node: the services' database (already migrated) and Redis, shared with the other nodes.
+            databaseName = services.postgres.database;
+            postgresPort = services.postgres.port;
+            postgresLog = services.logs.postgres;
+        } else {
+            t = Date.now();
+            const template = await ensureTemplate(tag, python);
+            templateSeconds = template.seconds;
+            templateBuilt = template.built;
+
+            const { cluster, pg, started: clusterStarted } = await acquireCluster(template);
+            cleanups.push({ name: "postgres cluster reference", step: () => releaseCluster(cluster) });
+            postgresSeconds = clusterStarted ? cluster.seconds || seconds(t) : 0;
+
+            const freshDatabase = `dify_${process.pid}_${instance}_${randomBytes(3).toString("hex")}`;
+            t = Date.now();
+            await createDatabase(cluster, pg, freshDatabase);
+            cleanups.push({ name: "database", step: () => psql(pg.port, "postgres", `DROP DATABASE IF EXISTS ${freshDatabase} WITH (FORCE)`).then(() => undefined) });
+            databaseSeconds = seconds(t);
+            databaseName = freshDatabase;
+            postgresPort = pg.port;
+            postgresLog = path.join(pg.dir, "postgres.log");
+        }
 
         const home = fs.mkdtempSync(path.join(processRoot(), `instance-${instance}-`));
         cleanups.push({ name: "temporary files", step: async () => fs.rmSync(home, { recursive: true, force: true }) });
-        const logs = { api: path.join(home, "api.log"), redis: path.join(home, "redis.log"), postgres: path.join(pg.dir, "postgres.log") };
+        const logs = { api: path.join(home, "api.log"), redis: services ? services.logs.redis : path.join(home, "redis.log"), postgres: postgresLog };
         const guardLog = path.join(home, "network-guard.log");
 
-        t = Date.now();
-        const redisDir = path.join(home, "redis");
-        fs.mkdirSync(redisDir);
-        const redis = await startRedis(redisDir, logs.redis);
-        cleanups.push({ name: "redis", step: () => stopGroup(redis.proc, "SIGTERM", 5_000) });
-        const redisSeconds = seconds(t);
+        let redis: { proc: Supervised; port: number } | undefined;
+        if (!services) {
+            t = Date.now();
+            const redisDir = path.join(home, "redis");
+            fs.mkdirSync(redisDir);
+            const started = await startRedis(redisDir, logs.redis);
+            redis = started;
+            cleanups.push({ name: "redis", step: () => stopGroup(started.proc, "SIGTERM", 5_000) });
+            redisSeconds = seconds(t);
+        }
+        const redisPort = services ? services.redisServer.port : redis!.port;
 
         t = Date.now();
         let pluginDaemon: PluginDaemonStandInHandle | undefined;
@@ -1136,18 +1285,19 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
         let apiPort = 0;
         for (let attempt = 0; attempt < 3 && !api; attempt++) {
             apiPort = await freePort();
+            const base = difyEnvironment({
+                python,
+                home,
+                guardLog,
+                postgresPort,
+                database: databaseName,
+                redisPort,
+                apiUrl: `http://127.0.0.1:${apiPort}`,
+                initPassword: options.initPassword,
+                pluginDaemon,
+            });
             env = {
-                ...difyEnvironment({
-                    python,
-                    home,
-                    guardLog,
-                    postgresPort: pg.port,
-                    database: databaseName,
-                    redisPort: redis.port,
-                    apiUrl: `http://127.0.0.1:${apiPort}`,
-                    initPassword: options.initPassword,
-                    pluginDaemon,
-                }),
+                ...(services ? withExternalServices(base, services.env) : base),
                 // What the stand-in says Dify needs to use it (the same daemon/marketplace settings, kept authoritative).
                 ...(pluginDaemon?.difyEnv ?? {}),
                 ...(options.env ?? {}),
@@ -1178,7 +1328,7 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
 
         const tools = ensureSystemTools();
         let closed: Promise<void> | undefined;
-        const groups = [apiProc.pid, redis.proc.pid];
+        const groups = redis ? [apiProc.pid, redis.proc.pid] : [apiProc.pid];
         const dify: RealDify = {
             url,
             version: api!.version,
@@ -1189,7 +1339,7 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
             admin: options.admin,
             pluginDaemon,
             env,
-            ports: { api: apiPort, redis: redis.port, postgres: pg.port },
+            ports: { api: apiPort, redis: redisPort, postgres: postgresPort },
             logs,
             timings: {
                 environment: environmentSeconds,
@@ -1201,19 +1351,15 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
                 api: apiSeconds,
                 setup: setupSeconds,
                 total: seconds(began),
-                templateBuilt: template.built,
+                templateBuilt,
             },
-            sql: (query: string) => psql(pg.port, databaseName, query),
-            redis: async (...args: string[]) => (await run(tools.redisCli, ["-h", "127.0.0.1", "-p", String(redis.port), ...args], { timeoutMs: 30_000 })).trim(),
+            sql: (query: string) => psql(postgresPort, databaseName, query),
+            redis: services
+                ? (...args: string[]) => services.redis(...args)
+                : async (...args: string[]) => (await run(tools.redisCli, ["-h", "127.0.0.1", "-p", String(redisPort), ...args], { timeoutMs: 30_000 })).trim(),
             logTail: (lines = 60) => tailOfFile(logs.api, lines),
             processIds: () => groups.flatMap((group) => groupMembers(group)),
-            refusedConnections: () => {
-                try {
-                    return fs.readFileSync(guardLog, "utf8").split("\n").filter(Boolean);
-                } catch {
-                    return [];
-                }
-            },
+            refusedConnections: () => refusedConnectionsIn(guardLog),
             close: () => {
                 closed ??= (async () => {
                     const refused = dify.refusedConnections();
@@ -1231,6 +1377,277 @@ export async function startRealDify(options: RealDifyOptions = {}): Promise<Real
             },
         };
         return dify;
+    } catch (err) {
+        await cleanUp();
+        processState.busy--;
+        releaseProcessRootIfIdle();
+        throw err;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------
+// The `ha` topology's managed services (RDS PostgreSQL, Tair/Redis, OSS) on 127.0.0.1: startDifyExternalServices.
+//
+// The RDS account: ApsaraDB RDS for PostgreSQL gives no superuser; its privileged account owns Dify's databases and
+// may CREATE EXTENSION for the extensions RDS supports (pgvector among them), though pgvector's control file does
+// not mark it trusted (so on plain PostgreSQL only a superuser may create it). pgextwlist is the same rule on plain
+// PostgreSQL: loaded for this account alone (ALTER ROLE ... SET local_preload_libraries, a library in
+// $libdir/plugins, the only place an account that is not a superuser may load one from), it runs CREATE EXTENSION
+// of a whitelisted extension as the bootstrap superuser and refuses the others that are not trusted. The account
+// gets nothing else (no CREATEDB, no CREATEROLE): what Dify does with it, it can do on RDS too. It logs in with a
+// password (scram-sha-256, one pg_hba.conf line for this account ahead of the cluster's trust lines), so a wrong
+// DB_PASSWORD or PGVECTOR_PASSWORD fails here as it would there.
+
+/** Dify's settings for external services replace the harness's own (database, Redis, storage, keys, vector store). */
+function withExternalServices(base: Record<string, string>, services: Readonly<Record<string, string>>): Record<string, string> {
+    const env = { ...base, ...services };
+    if (env.VECTOR_STORE !== "weaviate") {
+        // The compose default's Weaviate settings mean nothing once the vector store is another.
+        delete env.WEAVIATE_ENDPOINT;
+        delete env.WEAVIATE_API_KEY;
+    }
+    return env;
+}
+
+/** Debian's package of a PostgreSQL extension for `major` (pgvector's extension is called "vector"). */
+function debianExtensionPackage(major: number, extension: string): string {
+    return `postgresql-${major}-${extension === "vector" ? "pgvector" : extension}`;
+}
+
+/** Letters and digits, as the stack's @pulumi/random passwords. */
+function randomAlphanumeric(length: number): string {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    return [...randomBytes(length)].map((byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+/** Waits for `proc` to exit, at most `ms`: its exit code, or "timeout". */
+async function exitWithin(proc: Supervised, ms: number): Promise<number | null | "timeout"> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
+    try {
+        return await Promise.race([proc.exited, timeout]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+const SQL_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+let servicesCounter = 0;
+
+/** Starts the `ha` topology's managed services on 127.0.0.1 for Dify processes to share. See DifyExternalServices. */
+export async function startDifyExternalServices(options: DifyExternalServicesOptions = {}): Promise<DifyExternalServices> {
+    const began = Date.now();
+    const tag = options.tag ?? REAL_DIFY_DEFAULT_TAG;
+    const account = options.account ?? "dify_admin";
+    const database = options.database ?? "dify";
+    const pluginDatabase = options.pluginDatabase ?? "dify_plugin";
+    const extensions = options.accountExtensions ?? ["vector"];
+    for (const name of [account, database, pluginDatabase, ...extensions]) {
+        if (!SQL_NAME.test(name)) {
+            throw new Error(`${JSON.stringify(name)} is not a plain SQL name (a lowercase letter, then lowercase letters, digits or "_")`);
+        }
+    }
+    const tools = ensureSystemTools();
+    processState.busy++;
+    const cleanups: { name: string; step: () => Promise<void> }[] = [];
+    const cleanUp = async () => {
+        const errors: string[] = [];
+        for (const { name, step } of cleanups.splice(0).reverse()) {
+            try {
+                await step();
+            } catch (err) {
+                errors.push(`${name}: ${(err as Error).message}`);
+            }
+        }
+        return errors;
+    };
+    try {
+        const pluginLibrary = path.join(path.dirname(tools.pgBin), "lib", "plugins", "pgextwlist.so");
+        if (extensions.length && !fs.existsSync(pluginLibrary)) {
+            throw new Error(
+                `The RDS stand-in needs pgextwlist for PostgreSQL ${tools.pgMajor} (${pluginLibrary} is missing): install Debian's package ` +
+                    `${debianExtensionPackage(tools.pgMajor, "pgextwlist")} (scripts/test.sh installs it).`,
+            );
+        }
+        let t = Date.now();
+        const python = ensureDifyPython(tag);
+        const environmentSeconds = python.seconds || seconds(t);
+        t = Date.now();
+        const template = await ensureTemplate(tag, python);
+        const templateSeconds = template.seconds;
+        t = Date.now();
+        const { cluster, pg, started } = await acquireCluster(template);
+        cleanups.push({ name: "postgres cluster reference", step: () => releaseCluster(cluster) });
+        const postgresSeconds = started ? cluster.seconds || seconds(t) : 0;
+
+        // Installed extensions, asked of the server itself (whatever the file layout).
+        const available = (await psql(pg.port, "postgres", "select name from pg_available_extensions")).split("\n");
+        const absent = extensions.filter((name) => !available.includes(name));
+        if (absent.length) {
+            throw new Error(
+                `PostgreSQL ${tools.pgMajor} has no ${absent.map((name) => `"${name}" extension`).join(", ")}: install Debian's ` +
+                    `${absent.map((name) => debianExtensionPackage(tools.pgMajor, name)).join(", ")} (scripts/test.sh installs it; on ` +
+                    `Debian 12, whose archive has no pgvector, it builds the package from Debian 13's source package).`,
+            );
+        }
+
+        t = Date.now();
+        const password = randomAlphanumeric(24);
+        await psql(pg.port, "postgres", `CREATE ROLE ${account} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
+        cleanups.push({ name: "account", step: () => psql(pg.port, "postgres", `DROP ROLE IF EXISTS ${account}`).then(() => undefined) });
+        for (const name of [database, pluginDatabase]) {
+            // From template0: empty, as a database RDS creates.
+            await psql(pg.port, "postgres", `CREATE DATABASE ${name} OWNER ${account} TEMPLATE template0 ENCODING 'UTF8'`);
+            cleanups.push({ name: `database ${name}`, step: () => psql(pg.port, "postgres", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined) });
+        }
+        if (extensions.length) {
+            await psql(pg.port, "postgres", `ALTER ROLE ${account} SET local_preload_libraries = 'pgextwlist'`);
+            await psql(pg.port, "postgres", `ALTER ROLE ${account} SET extwlist.extensions = '${extensions.join(",")}'`);
+        }
+        // Password logins for the account: one line ahead of the cluster's trust lines (edited synchronously, so
+        // two services of this process cannot interleave), removed again on close.
+        const hbaFile = path.join(pg.dir, "data", "pg_hba.conf");
+        const hbaLine = `host all ${account} 127.0.0.1/32 scram-sha-256`;
+        const editHba = async (add: boolean) => {
+            const lines = fs.readFileSync(hbaFile, "utf8").split("\n").filter((line) => line !== hbaLine);
+            fs.writeFileSync(hbaFile, (add ? [hbaLine, ...lines] : lines).join("\n"));
+            await psql(pg.port, "postgres", "select pg_reload_conf()");
+        };
+        await editHba(true);
+        cleanups.push({ name: "pg_hba.conf", step: () => editHba(false) });
+        const asAccount = (query: string, db = database, secret = password) => psql(pg.port, db, query, 60_000, { user: account, password: secret });
+        // The postmaster rereads pg_hba.conf when signalled: wait until a wrong password is refused.
+        for (let attempt = 0; ; attempt++) {
+            const refused = await asAccount("select 1", database, `${password}x`).then(
+                () => undefined,
+                (err: Error) => err.message,
+            );
+            if (refused && /password authentication failed/.test(refused)) {
+                break;
+            }
+            if (attempt >= 50) {
+                throw new Error(`PostgreSQL kept accepting a wrong password for ${account} after pg_hba.conf was changed (${refused ?? "accepted"})`);
+            }
+            await sleep(100);
+        }
+        const [superuser, whitelist] = (await asAccount(`select rolsuper, current_setting('extwlist.extensions', true) from pg_roles where rolname = current_user`)).split("|");
+        if (superuser !== "f" || (extensions.length && whitelist !== extensions.join(","))) {
+            throw new Error(`The account ${account} is not what the RDS stand-in needs (superuser ${superuser}, whitelist ${JSON.stringify(whitelist)})`);
+        }
+        const accountSeconds = seconds(t);
+
+        const home = fs.mkdtempSync(path.join(processRoot(), `services-${++servicesCounter}-`));
+        cleanups.push({ name: "temporary files", step: async () => fs.rmSync(home, { recursive: true, force: true }) });
+        const runsDir = path.join(home, "runs");
+        fs.mkdirSync(runsDir);
+        const guardLog = path.join(home, "network-guard.log");
+
+        t = Date.now();
+        const redisPassword = randomAlphanumeric(24);
+        const redisDir = path.join(home, "redis");
+        fs.mkdirSync(redisDir);
+        const redisLog = path.join(home, "redis.log");
+        const redis = await startRedis(redisDir, redisLog, redisPassword);
+        cleanups.push({ name: "redis", step: () => stopGroup(redis.proc, "SIGTERM", 5_000) });
+        const redisSeconds = seconds(t);
+
+        const env: Record<string, string> = {
+            DB_TYPE: "postgresql",
+            DB_HOST: "127.0.0.1",
+            DB_PORT: String(pg.port),
+            DB_USERNAME: account,
+            DB_PASSWORD: password,
+            DB_DATABASE: database,
+            REDIS_HOST: "127.0.0.1",
+            REDIS_PORT: String(redis.port),
+            REDIS_USERNAME: "",
+            REDIS_PASSWORD: redisPassword,
+            REDIS_DB: "0",
+            CELERY_BROKER_URL: `redis://:${redisPassword}@127.0.0.1:${redis.port}/1`,
+            CELERY_BACKEND: "redis",
+            // The OSS bucket: one folder every process shares (Dify keeps workspaces' private keys there).
+            STORAGE_TYPE: "opendal",
+            OPENDAL_SCHEME: "fs",
+            OPENDAL_FS_ROOT: path.join(home, "storage"),
+            SECRET_KEY: randomBytes(42).toString("base64"),
+            INNER_API_KEY_FOR_PLUGIN: randomBytes(24).toString("hex"),
+            // The vector store lives in Dify's database, reached as the same account.
+            VECTOR_STORE: "pgvector",
+            PGVECTOR_HOST: "127.0.0.1",
+            PGVECTOR_PORT: String(pg.port),
+            PGVECTOR_USER: account,
+            PGVECTOR_PASSWORD: password,
+            PGVECTOR_DATABASE: database,
+        };
+
+        const running = new Set<Supervised>();
+        let runCounter = 0;
+        const processEnv = (extra: Record<string, string> | undefined, migration: boolean) => ({
+            ...withExternalServices(difyEnvironment({ python, home, guardLog, postgresPort: pg.port, database, redisPort: redis.port }), env),
+            MIGRATION_ENABLED: migration ? "true" : "false",
+            ...(extra ?? {}),
+        });
+        cleanups.push({
+            name: "flask and python runs",
+            step: async () => {
+                await Promise.all([...running].map((proc) => stopGroup(proc, "SIGKILL", 1_000)));
+            },
+        });
+
+        let closed: Promise<void> | undefined;
+        const services: DifyExternalServices = {
+            tag,
+            python,
+            postgres: { port: pg.port, major: tools.pgMajor, account, password, database, pluginDatabase },
+            redisServer: { port: redis.port, password: redisPassword },
+            alembicHead: template.alembicHead,
+            env,
+            logs: { redis: redisLog, postgres: path.join(pg.dir, "postgres.log"), dir: runsDir },
+            timings: { environment: environmentSeconds, template: templateSeconds, postgres: postgresSeconds, account: accountSeconds, redis: redisSeconds, total: seconds(began) },
+            sql: (query, sqlOptions = {}) =>
+                sqlOptions.as === "account" ? asAccount(query, sqlOptions.database ?? database) : psql(pg.port, sqlOptions.database ?? database, query),
+            redis: async (...args: string[]) =>
+                (await run(tools.redisCli, ["-h", "127.0.0.1", "-p", String(redis.port), ...redisAuth(redisPassword), ...args], { timeoutMs: 30_000 })).trim(),
+            flask: async (args, flaskOptions = {}) => {
+                const started_ = Date.now();
+                const log = path.join(runsDir, `flask-${++runCounter}.log`);
+                const proc = supervise(path.join(path.dirname(python.python), "flask"), args, { env: processEnv(flaskOptions.env, true), cwd: python.apiDir, log });
+                running.add(proc);
+                const code = await exitWithin(proc, (flaskOptions.timeoutSeconds ?? 600) * 1000);
+                await stopGroup(proc, "SIGKILL", 1_000);
+                running.delete(proc);
+                return { code: code === "timeout" ? null : code, output: fs.readFileSync(log, "utf8"), seconds: seconds(started_) };
+            },
+            runPython: async (script, pythonOptions = {}) => {
+                const n = ++runCounter;
+                const stdout = path.join(runsDir, `script-${n}.out`);
+                const log = path.join(runsDir, `script-${n}.log`);
+                // -c: the working directory (api/) comes first on sys.path, as for `flask`.
+                const proc = supervise(python.python, ["-c", script], { env: processEnv(pythonOptions.env, false), cwd: python.apiDir, log, stdout });
+                running.add(proc);
+                const code = await exitWithin(proc, (pythonOptions.timeoutSeconds ?? 300) * 1000);
+                await stopGroup(proc, "SIGKILL", 1_000);
+                running.delete(proc);
+                if (code !== 0) {
+                    throw new Error(`Python in Dify's environment ${code === "timeout" ? "timed out" : `failed (${code})`}:\n${tailOfFile(log, 30)}`);
+                }
+                return fs.readFileSync(stdout, "utf8");
+            },
+            processIds: () => [redis.proc.pid, ...[...running].map((proc) => proc.pid)].flatMap((group) => groupMembers(group)),
+            refusedConnections: () => refusedConnectionsIn(guardLog),
+            close: () => {
+                closed ??= (async () => {
+                    const errors = await cleanUp();
+                    processState.busy--;
+                    releaseProcessRootIfIdle();
+                    if (errors.length) {
+                        throw new Error(`Closing the external services failed: ${errors.join("; ")}`);
+                    }
+                })();
+                return closed;
+            },
+        };
+        return services;
     } catch (err) {
         await cleanUp();
         processState.busy--;

@@ -84,11 +84,11 @@ export function theOne(resources: readonly CapturedResource[], type: string, whe
 }
 
 /**
- * A copy of a captured resource with some input properties changed (a value of `undefined` removes the property)
- * and a name and URN of its own: for spellings the components never write. Changes apply to the inputs, the
- * checked inputs and the outputs alike.
+ * A copy of a captured resource with some input properties changed (a value of `undefined` removes the property),
+ * keeping its name and URN, so every join of the stack (propertyDependencies) still holds. Changes apply to the
+ * inputs, the checked inputs and the outputs alike.
  */
-export function variantOf(resource: CapturedResource, suffix: string, changes: Record<string, unknown>): CapturedResource {
+export function withChanges(resource: CapturedResource, changes: Record<string, unknown>): CapturedResource {
     const apply = (bag: Record<string, unknown> | undefined) => {
         if (bag === undefined) {
             return undefined;
@@ -103,13 +103,16 @@ export function variantOf(resource: CapturedResource, suffix: string, changes: R
         }
         return copy;
     };
-    const name = `${resource.name}-${suffix}`;
     return {
         ...structuredClone(resource),
-        name,
-        urn: `${resource.urn.slice(0, resource.urn.lastIndexOf("::"))}::${name}`,
         inputs: apply(resource.inputs)!,
         checkedInputs: apply(resource.checkedInputs),
         outputs: apply(resource.outputs)!,
     };
+}
+
+/** withChanges, with a name and URN of its own: for spellings the components never write, beside the original. */
+export function variantOf(resource: CapturedResource, suffix: string, changes: Record<string, unknown>): CapturedResource {
+    const name = `${resource.name}-${suffix}`;
+    return { ...withChanges(resource, changes), name, urn: `${resource.urn.slice(0, resource.urn.lastIndexOf("::"))}::${name}` };
 }

@@ -1,6 +1,8 @@
 import { difyReleasePin } from "../../rules/dify-releases";
 import { CERTBOT_IMAGE } from "../../rules/certbot";
-import { describe, expect, it } from "vitest";
+import { BOOTSTRAP_CONFIG_PATH, HA_SECRET_SETTINGS } from "../../components/bootstrap/userdata";
+import { runTool } from "../components/tooling";
+import { beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -68,6 +70,47 @@ function documentedCommands(): string[] {
     const section = readme.slice(readme.indexOf("### The bootstrap, and how to see it before deploying"));
     const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
     return block.split("\n").filter((line) => line.trim() !== "");
+}
+
+/** A topology ha stack file (the smallest config ha accepts), with `extra` config lines. */
+function haStack(extra = ""): string {
+    return (
+        "config:\n  alicloud:region: cn-hangzhou\n  dify-mcp-stack:topology: ha\n  dify-mcp-stack:domain: dify.example.com\n" +
+        `  dify-mcp-stack:certificateId: 12345-cn-hangzhou\n${extra}`
+    );
+}
+
+/** The settings file the user data writes (bootstrap.env), as KEY → value. */
+function settingsOf(stdout: string): Map<string, string> {
+    const document = yaml.load(stdout) as { write_files: Array<{ path: string; content: string }> };
+    const file = document.write_files.find((entry) => entry.path === BOOTSTRAP_CONFIG_PATH);
+    expect(file).toBeDefined();
+    const settings = new Map<string, string>();
+    for (const line of file!.content.split("\n").filter((l) => l !== "")) {
+        const match = /^([A-Z0-9_]+)='([^']*)'$/.exec(line);
+        expect(match, line).not.toBeNull();
+        settings.set(match![1], match![2]);
+    }
+    return settings;
+}
+
+/** cloud-init's own schema validation of user data (Debian's cloud-init, as tests/components does). */
+function expectValidCloudConfig(stdout: string) {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "render-schema-")), "user-data.yaml");
+    fs.writeFileSync(file, stdout);
+    const schema = runTool("cloud-init", ["schema", "--config-file", file]);
+    expect(schema.stderr).toBe("");
+    expect(schema.stdout).toContain("Valid cloud-config");
+    expect(schema.status).toBe(0);
+}
+
+/** The second code block of the README section: the topology ha example. */
+function documentedHaCommands(): string[] {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const start = readme.indexOf("### The bootstrap, and how to see it before deploying");
+    const section = readme.slice(start, readme.indexOf("\n## ", start));
+    const blocks = [...section.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]);
+    return (blocks[1] ?? "").split("\n").filter((line) => line.trim() !== "");
 }
 
 describe("the documented render commands (README, \"The bootstrap, and how to see it before deploying\")", () => {
@@ -183,5 +226,129 @@ describe("the compiled render-userdata script", () => {
         const result = render(["missing-stack"]);
         expect(result.status).toBe(1);
         expect(result.stderr).toMatch(/no stack file .*Pulumi\.missing-stack\.yaml/);
+    });
+});
+
+describe("the documented topology ha render command (README, the section's second code block)", () => {
+    const commands = documentedHaCommands();
+
+    it("is the script with --role, for the stack prod, redirected to a file", () => {
+        expect(commands).toHaveLength(1);
+        expect(commands[0]).toMatch(/^\.\/scripts\/render-userdata\.sh prod --role (app|singleton) > \S+\.yaml$/);
+    });
+
+    it("writes only that role's user data for an ha stack prod", () => {
+        const command = commands[0];
+        const role = /--role (\S+)/.exec(command)![1];
+        const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "render-out-")), "user-data.yaml");
+        const result = runDocumented(command.replace(/> \S+$/, `> ${out}`), { DIFY_STACK_PROJECT_DIR: stackDir({ prod: haStack() }) });
+        expect(result.status).toBe(0);
+        expect(result.stderr).not.toContain("#cloud-config");
+        const written = fs.readFileSync(out, "utf8");
+        expectOnlyCloudConfig(written);
+        expect(settingsOf(written).get("DIFY_ROLE")).toBe(role);
+    });
+});
+
+describe("the compiled render-userdata script with topology ha", () => {
+    const dir = stackDir({
+        prod: haStack(),
+        named: haStack("  dify-mcp-stack:namePrefix: acme-ha\n  dify-mcp-stack:imageSource: acr\n  dify-mcp-stack:acrInstanceId: cri-abc123\n"),
+        single: "config:\n  alicloud:region: cn-hangzhou\n",
+    });
+
+    it("refuses to render without --role, naming the option and the two roles", () => {
+        const result = render(["prod"], dir);
+        expect(result.status).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr).toContain("the stack's topology is ha");
+        expect(result.stderr).toContain("--role app");
+        expect(result.stderr).toContain("--role singleton");
+
+        const bad = render(["prod", "--role", "worker"], dir);
+        expect(bad.status).toBe(1);
+        expect(bad.stdout).toBe("");
+        expect(bad.stderr).toContain('--role is "worker"; allowed: app or singleton');
+    });
+
+    describe.each([["app"], ["singleton"]])("--role %s", (role) => {
+        let result: ReturnType<typeof render>;
+        beforeAll(() => {
+            result = render(["prod", "--role", role], dir);
+        });
+
+        it("prints user data that cloud-init's schema accepts, and only that on stdout", () => {
+            expect(result.status).toBe(0);
+            expectOnlyCloudConfig(result.stdout);
+            expectValidCloudConfig(result.stdout);
+        });
+
+        it("is the role's node on https://<domain>, with the real plugin daemon URL and the config's values", () => {
+            const settings = settingsOf(result.stdout);
+            expect(settings.get("DIFY_ROLE")).toBe(role);
+            expect(settings.get("DIFY_PUBLIC_URL")).toBe("https://dify.example.com");
+            expect(settings.get("DIFY_DOMAIN")).toBe("dify.example.com");
+            expect(settings.get("DIFY_DATA_DISK_SERIAL")).toBe("");
+            expect(settings.get("DIFY_CERT_EMAIL")).toBe("");
+            expect(settings.get("DIFY_PLUGIN_DAEMON_URL")).toBe("http://plugin-daemon.dify-prod.internal:5002");
+            expect(settings.get("DIFY_OSS_REGION")).toBe("cn-hangzhou");
+            expect(settings.get("DIFY_OSS_ENDPOINT")).toBe("https://oss-cn-hangzhou-internal.aliyuncs.com");
+            expect(settings.get("DIFY_DB_DATABASE")).toBe("dify");
+            expect(settings.get("DIFY_DB_PLUGIN_DATABASE")).toBe("dify_plugin");
+            expect(settings.get("DIFY_DB_USERNAME")).toBe("dify");
+            expect(settings.get("DIFY_DB_PORT")).toBe("5432");
+            expect(settings.get("DIFY_REDIS_PORT")).toBe("6379");
+            expect(settings.get("DIFY_VERSION")).toBe("1.14.1");
+            expect(settings.get("DIFY_RELEASE_DIGEST")).toBe(difyReleasePin("1.14.1")?.digest);
+        });
+
+        it("holds no real secret: every secret, host and deployment-made name is a placeholder, named on stderr", () => {
+            const settings = settingsOf(result.stdout);
+            for (const key of ["DIFY_INIT_PASSWORD", ...HA_SECRET_SETTINGS]) {
+                expect(["GENERATED-AT-DEPLOY", "CREATEDATDEPLOY"], key).toContain(settings.get(key));
+            }
+            expect(settings.get("DIFY_OSS_ACCESS_KEY_ID")).toBe("CREATEDATDEPLOY");
+            expect(settings.get("DIFY_DB_HOST")).toBe("RDS-PRIVATE-HOST");
+            expect(settings.get("DIFY_REDIS_HOST")).toBe("REDIS-PRIVATE-HOST");
+            expect(settings.get("DIFY_OSS_BUCKET")).toBe("dify-prod-files-atdeploy");
+            expect(result.stderr).toContain(`note: topology ha, role ${role}: values that exist only after deployment are placeholders`);
+            for (const key of ["DIFY_DB_HOST", "DIFY_REDIS_HOST", "DIFY_OSS_BUCKET", "DIFY_INIT_PASSWORD", ...HA_SECRET_SETTINGS]) {
+                expect(result.stderr).toContain(key);
+            }
+        });
+    });
+
+    it("follows namePrefix in the plugin daemon URL and the bucket, and imageSource acr as single does", () => {
+        const result = render(["named", "--role", "app"], dir);
+        expect(result.status).toBe(0);
+        const settings = settingsOf(result.stdout);
+        expect(settings.get("DIFY_PLUGIN_DAEMON_URL")).toBe("http://plugin-daemon.acme-ha.internal:5002");
+        expect(settings.get("DIFY_OSS_BUCKET")).toBe("acme-ha-files-atdeploy");
+        expect(settings.get("DIFY_IMAGE_REGISTRY")).toBe("ACR-INSTANCE-NAME-registry-vpc.cn-hangzhou.cr.aliyuncs.com");
+        expect(result.stderr).toContain("note: imageSource is acr: DIFY_IMAGE_REGISTRY shows the placeholder");
+
+        const given = render(["named", "--role", "singleton", "--image-registry", "dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com"], dir);
+        expect(given.status).toBe(0);
+        expect(settingsOf(given.stdout).get("DIFY_IMAGE_REGISTRY")).toBe("dify-registry-vpc.cn-hangzhou.cr.aliyuncs.com");
+    });
+
+    it("refuses --public-ip and --data-disk-id, which ha nodes do not have", () => {
+        const ip = render(["prod", "--role", "app", "--public-ip", "203.0.113.9"], dir);
+        expect(ip.status).toBe(1);
+        expect(ip.stdout).toBe("");
+        expect(ip.stderr).toContain("--public-ip applies to topology single only");
+        const disk = render(["prod", "--role", "app", "--data-disk-id", "d-0123456789abcdef"], dir);
+        expect(disk.status).toBe(1);
+        expect(disk.stdout).toBe("");
+        expect(disk.stderr).toContain("--data-disk-id applies to topology single only");
+    });
+
+    it("refuses --role for a topology single stack", () => {
+        for (const stack of ["single", "dev"]) {
+            const result = render([stack, "--role", "app"], stack === "dev" ? undefined : dir);
+            expect(result.status).toBe(1);
+            expect(result.stdout).toBe("");
+            expect(result.stderr).toContain("--role applies to topology ha only; the stack's topology is single");
+        }
     });
 });

@@ -156,6 +156,27 @@ set_status "done" "Dify is up" "Dify 1.14.1"; touch "$WORK/ready"`);
         expect(lines.indexOf("installing Docker")).toBeLessThan(lines.indexOf("migrating the database"));
     });
 
+    it("with waitForBootstrap, keeps waiting while other nodes answer the URL until this instance's bootstrap is done", async () => {
+        addInstance();
+        // The URL answers from the start (the old app nodes behind the load balancer, during an upgrade).
+        fs.writeFileSync(path.join(workDir, "ready"), "");
+        const bootstrap = runBootstrap(`
+step "migrating the database"; next_read; next_read
+touch "$WORK/migrated"; set_status "done" "Dify is up" "Dify 1.14.1"`);
+        const result = await fixture.provider.call<{ outs: Record<string, unknown> }>("create", inputs({ waitForBootstrap: true }));
+        // Returned only after the bootstrap marked itself done, not on the first answer of the URL.
+        expect(fs.existsSync(path.join(workDir, "migrated"))).toBe(true);
+        expect(result.outs).toMatchObject({ setupStep: "not_started", waitForBootstrap: true });
+        expect((await bootstrap).status).toBe(0);
+    });
+
+    it("without waitForBootstrap, the URL answering ends the wait at once (the single host)", async () => {
+        addInstance();
+        fs.writeFileSync(path.join(workDir, "ready"), "");
+        await fixture.provider.call("create", inputs());
+        expect(fs.existsSync(path.join(workDir, "reads"))).toBe(false);
+    });
+
     // Each failure: the step that failed, why, and the log's last lines (secrets redacted on the instance), from
     // the first status read after the bootstrap marked itself failed.
     const failures: { step: string; snippet: string; stubs: Record<string, string>; detail: RegExp; logLine: RegExp }[] = [

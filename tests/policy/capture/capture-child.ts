@@ -11,7 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { answerLookup, cloudOutputs, type LookupAnswers } from "../../components/pulumi-mocks";
+import { answerLookup, cloudOutputs, mockResourceId, type LookupAnswers } from "../../components/pulumi-mocks";
 import { STUB_OUTPUTS } from "../../components/dynamic-stubs";
 import { DYNAMIC_TYPE_PREFIX, type CaptureRequest, type CaptureResult, type CapturedResource } from "./protocol";
 
@@ -121,7 +121,7 @@ function installMocks(answers: LookupAnswers, preview: boolean): void {
                     Object.assign(state, dynamicOutputs(args.type));
                 }
                 Object.assign(state, cloudOutputs(args));
-                const id = args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? `d-bp1mock${args.name.replace(/[^a-z0-9]/g, "")}` : `${args.name}-id`;
+                const id = args.type === "alicloud:ecs/ecsDisk:EcsDisk" ? `d-bp1mock${args.name.replace(/[^a-z0-9]/g, "")}` : mockResourceId(args.type, args.name);
                 return { id, state };
             },
             call(args: pulumi.runtime.MockCallArgs) {
