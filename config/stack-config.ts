@@ -742,6 +742,14 @@ function readHaSettings(
         } else if (context.domain !== undefined && !context.domain.endsWith(`.${dnsZone}`)) {
             r.problem("dnsZone", `is "${dnsZone}", but domain "${context.domain}" is not a name inside it; allowed: ${rule}`);
         }
+    } else if (context.domain !== undefined) {
+        // The first `up` waits for https://<domain>, which only answers once the name points at the new ALB.
+        warnings.push(
+            `${r.key("dnsZone")} is not set, so the stack does not create the DNS record for ${context.domain}: once the ALB exists, ` +
+                `create a CNAME ${context.domain} → the ALB's DNS name (ALB console, or the stack output albDnsName) before ` +
+                `${r.key("readinessTimeoutMinutes")} runs out, or pulumi up stops waiting for Dify and needs running again. ` +
+                `Set ${r.key("dnsZone")} when the domain's zone is in Alibaba Cloud DNS to have the stack create it.`,
+        );
     }
 
     return {

@@ -12,6 +12,8 @@ export interface RegisteredResource {
 export interface LookupAnswers {
     instanceTypes?: Array<{ id: string; cpuCoreCount: number; memorySize: number; availabilityZones: string[] }>;
     imageId?: string;
+    /** ACR Enterprise instances the account has (imageSource acr looks its instance up by id). */
+    acrInstances?: Array<{ id: string; name: string }>;
     /** Outputs a resource (by name) reports beyond its inputs, e.g. an existing disk's `encrypted: false`. */
     state?: Record<string, Record<string, unknown>>;
 }
@@ -103,6 +105,13 @@ export function answerLookup(args: pulumi.runtime.MockCallArgs, answers: LookupA
         }
         case "alicloud:ecs/getImages:getImages":
             return { images: [{ id: answers.imageId ?? "ubuntu_22_04_x64_20G_alibase_20260522.vhd" }], ids: [] };
+        case "alicloud:cs/getRegistryEnterpriseInstances:getRegistryEnterpriseInstances": {
+            const ids = (args.inputs.ids as string[] | undefined) ?? [];
+            const instances = (answers.acrInstances ?? [])
+                .filter((instance) => ids.length === 0 || ids.includes(instance.id))
+                .map((instance) => ({ ...instance, vpcEndpoints: [], publicEndpoints: [] }));
+            return { instances, ids: instances.map((i) => i.id), names: instances.map((i) => i.name), id: "lookup" };
+        }
         default:
             throw new Error(`unexpected lookup ${args.token}`);
     }

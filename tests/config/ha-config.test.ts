@@ -20,6 +20,8 @@ function problemsOf(values: Record<string, unknown>, region?: string): string[] 
 
 /** The smallest accepted ha stack. */
 const HA = { topology: "ha", domain: "dify.example.com", certificateId: "12345-cn-hangzhou" };
+/** What every ha stack without dnsZone is told at preview. */
+const CREATE_CNAME_WARNING = expect.stringContaining(`${k("dnsZone")} is not set, so the stack does not create the DNS record for dify.example.com`);
 
 /** The ha-only settings, each set to a value other than its default. */
 const HA_ONLY_VALUES: Record<string, unknown> = {
@@ -52,7 +54,7 @@ function declaredDefaults(): Record<string, unknown> {
 describe("topology ha: defaults", () => {
     it("fills every ha setting with its documented default", () => {
         const { settings, warnings } = parse(HA);
-        expect(warnings).toEqual([]);
+        expect(warnings).toEqual([CREATE_CNAME_WARNING]);
         expect(settings.topology).toBe("ha");
         expect(settings.ha).toEqual({
             certificateId: "12345-cn-hangzhou",
@@ -67,7 +69,12 @@ describe("topology ha: defaults", () => {
             dnsZone: undefined,
         });
         // No Let's Encrypt: certEmail is not required, and a restricted allowedCidrs draws no warning about it.
-        expect(parse({ ...HA, allowedCidrs: ["203.0.113.0/24"] }).warnings).toEqual([]);
+        expect(parse({ ...HA, allowedCidrs: ["203.0.113.0/24"] }).warnings).toEqual([CREATE_CNAME_WARNING]);
+    });
+
+    it("tells at preview that the CNAME is the user's to create unless dnsZone lets the stack create it", () => {
+        expect(parse(HA).warnings[0]).toContain("create a CNAME dify.example.com → the ALB's DNS name");
+        expect(parse({ ...HA, dnsZone: "example.com" }).warnings).toEqual([]);
     });
 
     it("reads Pulumi.yaml's declared defaults as unset", () => {
@@ -102,6 +109,7 @@ describe("topology ha: defaults", () => {
         expect(settings.zoneId).toBeUndefined();
         expect(settings.certEmail).toBeUndefined();
         expect(warnings).toEqual([
+            CREATE_CNAME_WARNING,
             expect.stringContaining(`${k("zoneId")} is set but ${k("topology")} is ha, which ignores it: the nodes, the ALB and the databases go in the two zones of ${k("haZoneIds")}`),
             expect.stringContaining(`${k("certEmail")} is set but ${k("topology")} is ha, which ignores it: the ALB serves the certificate ${k("certificateId")}`),
         ]);
