@@ -42,7 +42,7 @@ export const MOCK_ADMIN_PASSWORD = "AdminPassw0rdGenerated99";
 export const MOCK_IDS: Readonly<Record<string, string>> = {
     "alicloud:ecs/ecsDisk:EcsDisk": "d-bp1mockdatadisk",
     // An AccessKey's id is the key's id (letters and digits).
-    "alicloud:ram/accessKey:AccessKey": "LTAI5tMockAccessKeyId01",
+    "alicloud:ram/accessKey:AccessKey": "MockAccessKeyId0123456789",
 };
 
 /** The id the mocks give a resource: one of the cloud's shape where that matters (MOCK_IDS), else `<name>-id`. */

@@ -251,7 +251,7 @@ export const HA_EXTERNAL_SERVICES: ExternalServices = {
         bucket: "dify-production-files-cn-hangzhou-0123456789",
         region: "cn-hangzhou",
         endpoint: "https://oss-cn-hangzhou-internal.aliyuncs.com",
-        accessKeyId: "LTAI5tQw3Er4Ty5Ui6Op7AsDf",
+        accessKeyId: "TestKeyQw3Er4Ty5Ui6Op7AsDf",
         accessKeySecret: "Zx8Cv7Bn6Mq5Wl4Ek3Rj2Th1Yg0UfAp",
     },
     secrets: {

@@ -54,7 +54,7 @@ const SERVICES: Omit<ExternalServices, "pluginDaemonUrl"> = {
         bucket: "dify-test-files",
         region: "cn-hangzhou",
         endpoint: "https://oss-cn-hangzhou-internal.aliyuncs.com",
-        accessKeyId: "LTAIAccessKeyIdSecret3333",
+        accessKeyId: "TestAccessKeyIdSecret3333",
         accessKeySecret: "AccessKeySecretSecret4444",
     },
     secrets: { secretKey: "SecretKeySecret5555", pluginDaemonKey: "PluginDaemonKeySecret6666", pluginInnerApiKey: "InnerApiKeySecret7777" },
